@@ -1,0 +1,559 @@
+//! The node's local store: identity, contacts, Olm sessions, messages, the inbound dedup set and the
+//! outbox, in one SQLite database (sqlx, WAL).
+//!
+//! Every operation that must be atomic for crash safety is one method here running one transaction:
+//! [`Store::queue_message`] writes the message and its outbox rows before any network attempt;
+//! [`Store::commit_inbound`] records the dedup key, the advanced Olm session, the message and the
+//! receipt to send back all at once, so a crash can neither lose an acknowledged message nor store it
+//! twice. Secrets arrive already encrypted (pickles sealed by `omega-crypto`); this crate never sees
+//! keys and does no cryptography. It reads no clock: callers pass `now_ms`.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+mod migrate;
+mod rows;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub use rows::{
+    ContactRow, Direction, IdentityRow, InboundCommit, InboundOutcome, MessageRow, NewMessage,
+    NewOutbox, OutboxRow, SessionRow, Status, StatusChange, uuid_text,
+};
+
+/// Errors of the local store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database could not be opened, read or written.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The database was written by a newer version of Ômega.
+    #[error("database schema version {found} is newer than this build supports ({supported})")]
+    SchemaTooNew { found: i64, supported: i64 },
+    /// Another contact already uses this alias.
+    #[error("alias {alias:?} is already used by another contact")]
+    AliasTaken { alias: String },
+    /// A stored value does not parse (corruption or a manual edit).
+    #[error("corrupt row in {table}: {reason}")]
+    Corrupt { table: &'static str, reason: String },
+    /// An identity already exists in this store.
+    #[error("this data directory already holds an identity")]
+    IdentityExists,
+}
+
+/// Handle to the local store; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+/// Moves an outgoing message's status forward only; the ranks match [`Status::rank`].
+const RAISE_STATUS: &str = "UPDATE messages SET status = ?4, updated_ms = ?1 \
+     WHERE peer_user = ?2 AND direction = 'out' AND message_id = ?3 \
+     AND (CASE status WHEN 'queued' THEN 0 WHEN 'failed' THEN 1 WHEN 'sent' THEN 2 \
+          WHEN 'delivered' THEN 3 WHEN 'read' THEN 4 ELSE 0 END) < ?5";
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    pub async fn open(path: &Path) -> Result<Store, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        migrate::run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    /// Closes every connection (checkpointing the WAL).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    // ---- identity -------------------------------------------------------------------------------
+
+    /// This device's identity, if one was created.
+    pub async fn identity(&self) -> Result<Option<IdentityRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT user_key, name, account_pickle, device_list, created_ms FROM identity WHERE id = 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| IdentityRow::from_row(&row)).transpose()
+    }
+
+    /// Stores a new identity; refuses if one exists.
+    pub async fn create_identity(&self, identity: &IdentityRow) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO identity (id, user_key, name, account_pickle, device_list, created_ms) \
+             VALUES (1, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(identity.user_key.clone())
+        .bind(identity.name.clone())
+        .bind(identity.account_pickle.clone())
+        .bind(identity.device_list.clone())
+        .bind(identity.created_ms)
+        .execute(&self.pool)
+        .await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::IdentityExists);
+        }
+        Ok(())
+    }
+
+    /// Replaces the encrypted account pickle (after one-time keys were issued or consumed).
+    pub async fn save_account(&self, account_pickle: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE identity SET account_pickle = ? WHERE id = 1")
+            .bind(account_pickle.to_owned())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    // ---- contacts -------------------------------------------------------------------------------
+
+    /// Adds a contact or refreshes it. A stored device list is replaced only by a newer version;
+    /// an alias, when given, replaces the old one.
+    pub async fn upsert_contact(&self, contact: &ContactRow) -> Result<(), StoreError> {
+        let addrs = serde_json::to_string(&contact.addrs).map_err(|error| StoreError::Corrupt {
+            table: "contacts",
+            reason: error.to_string(),
+        })?;
+        let result = sqlx::query(
+            "INSERT INTO contacts (user_key, user_id, alias, name, device_list, device_list_version, addrs, verified, added_ms) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?) \
+             ON CONFLICT (user_key) DO UPDATE SET \
+               alias = COALESCE(excluded.alias, contacts.alias), \
+               name = excluded.name, \
+               addrs = excluded.addrs, \
+               device_list = CASE WHEN excluded.device_list_version >= contacts.device_list_version \
+                             THEN excluded.device_list ELSE contacts.device_list END, \
+               device_list_version = MAX(excluded.device_list_version, contacts.device_list_version)",
+        )
+        .bind(contact.user_key.clone())
+        .bind(contact.user_id.clone())
+        .bind(contact.alias.clone())
+        .bind(contact.name.clone())
+        .bind(contact.device_list.clone())
+        .bind(contact.device_list_version)
+        .bind(addrs)
+        .bind(contact.added_ms)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+                Err(StoreError::AliasTaken {
+                    alias: contact.alias.clone().unwrap_or_default(),
+                })
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The contact with this user key.
+    pub async fn contact(&self, user_key: &[u8]) -> Result<Option<ContactRow>, StoreError> {
+        let row = sqlx::query(ContactRow::SELECT_BY_KEY)
+            .bind(user_key.to_vec())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| ContactRow::from_row(&row)).transpose()
+    }
+
+    /// Finds a contact by alias, then by user id, then by display name (only if unambiguous).
+    pub async fn find_contact(&self, name: &str) -> Result<Option<ContactRow>, StoreError> {
+        for query in [ContactRow::SELECT_BY_ALIAS, ContactRow::SELECT_BY_USER_ID] {
+            if let Some(row) = sqlx::query(query)
+                .bind(name.to_owned())
+                .fetch_optional(&self.pool)
+                .await?
+            {
+                return ContactRow::from_row(&row).map(Some);
+            }
+        }
+        let rows = sqlx::query(ContactRow::SELECT_BY_NAME)
+            .bind(name.to_owned())
+            .fetch_all(&self.pool)
+            .await?;
+        match rows.as_slice() {
+            [row] => ContactRow::from_row(row).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// Every contact, by alias or name.
+    pub async fn contacts(&self) -> Result<Vec<ContactRow>, StoreError> {
+        let rows = sqlx::query(ContactRow::SELECT_ALL)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(ContactRow::from_row).collect()
+    }
+
+    /// Marks a contact verified (safety number compared) or not.
+    pub async fn set_contact_verified(
+        &self,
+        user_key: &[u8],
+        verified: bool,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query("UPDATE contacts SET verified = ? WHERE user_key = ?")
+            .bind(verified)
+            .bind(user_key.to_vec())
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Replaces the addresses a contact is reached at (learned from the network).
+    pub async fn set_contact_addrs(
+        &self,
+        user_key: &[u8],
+        addrs: &[String],
+    ) -> Result<(), StoreError> {
+        let addrs = serde_json::to_string(addrs).map_err(|error| StoreError::Corrupt {
+            table: "contacts",
+            reason: error.to_string(),
+        })?;
+        sqlx::query("UPDATE contacts SET addrs = ? WHERE user_key = ?")
+            .bind(addrs)
+            .bind(user_key.to_vec())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    // ---- sessions -------------------------------------------------------------------------------
+
+    /// Olm sessions with a remote device, most recently used first.
+    pub async fn sessions_for(
+        &self,
+        peer_curve25519: &[u8],
+    ) -> Result<Vec<SessionRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT session_id, peer_curve25519, pickle FROM sessions \
+             WHERE peer_curve25519 = ? ORDER BY used_seq DESC",
+        )
+        .bind(peer_curve25519.to_vec())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(SessionRow::from_row).collect()
+    }
+
+    // ---- outgoing -------------------------------------------------------------------------------
+
+    /// Durably queues an outgoing text message and its per-device outbox rows, in one transaction.
+    pub async fn queue_message(
+        &self,
+        message: &NewMessage,
+        outbox: &[NewOutbox],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        insert_message(&mut tx, message, now_ms).await?;
+        for row in outbox {
+            insert_outbox(&mut tx, row, now_ms).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every envelope still waiting to leave, oldest first.
+    pub async fn pending_outbox(&self) -> Result<Vec<OutboxRow>, StoreError> {
+        let rows = sqlx::query(OutboxRow::SELECT_ALL)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(OutboxRow::from_row).collect()
+    }
+
+    /// One outbox row.
+    pub async fn outbox_row(&self, seq: i64) -> Result<Option<OutboxRow>, StoreError> {
+        let row = sqlx::query(OutboxRow::SELECT_ONE)
+            .bind(seq)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| OutboxRow::from_row(&row)).transpose()
+    }
+
+    /// Stores the encrypted envelope of an outbox row together with the advanced Olm session (and
+    /// account, when a session was just created), erasing the plaintext copy of the content.
+    pub async fn seal_outbox(
+        &self,
+        seq: i64,
+        envelope: &[u8],
+        session: &SessionRow,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE outbox SET envelope = ?, content = x'' WHERE seq = ?")
+            .bind(envelope.to_vec())
+            .bind(seq)
+            .execute(&mut *tx)
+            .await?;
+        upsert_session(&mut tx, session, now_ms).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Stores a session outside any message (a freshly created outbound session).
+    pub async fn save_session(&self, session: &SessionRow, now_ms: i64) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        upsert_session(&mut tx, session, now_ms).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Counts one more delivery attempt of an outbox row.
+    pub async fn record_attempt(&self, seq: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?")
+            .bind(seq)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Removes a delivered (or definitively refused) outbox row and moves the message's status to
+    /// `status` if that is a step forward. Returns the change applied, if any.
+    pub async fn finish_outbox(
+        &self,
+        row: &OutboxRow,
+        status: Status,
+        now_ms: i64,
+    ) -> Result<Option<StatusChange>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM outbox WHERE seq = ?")
+            .bind(row.seq)
+            .execute(&mut *tx)
+            .await?;
+        let change = raise_status(&mut tx, &row.peer_user, &row.message_id, status, now_ms).await?;
+        tx.commit().await?;
+        Ok(change)
+    }
+
+    // ---- incoming -------------------------------------------------------------------------------
+
+    /// Whether an envelope from this sender with this id was already accepted.
+    pub async fn is_seen(&self, sender_user: &[u8], message_id: &[u8]) -> Result<bool, StoreError> {
+        let row =
+            sqlx::query("SELECT 1 FROM seen_envelopes WHERE sender_user = ? AND message_id = ?")
+                .bind(sender_user.to_vec())
+                .bind(message_id.to_vec())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.is_some())
+    }
+
+    /// Atomically records an accepted inbound envelope with everything it causes.
+    pub async fn commit_inbound(
+        &self,
+        commit: &InboundCommit,
+        now_ms: i64,
+    ) -> Result<InboundOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO seen_envelopes (sender_user, message_id, seen_ms) VALUES (?, ?, ?) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(commit.sender_user.clone())
+        .bind(commit.message_id.clone())
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(InboundOutcome::Duplicate);
+        }
+        upsert_session(&mut tx, &commit.session, now_ms).await?;
+        if let Some(pickle) = &commit.account_pickle {
+            sqlx::query("UPDATE identity SET account_pickle = ? WHERE id = 1")
+                .bind(pickle.clone())
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(message) = &commit.message {
+            insert_message(&mut tx, message, now_ms).await?;
+        }
+        let mut changes = Vec::new();
+        for (message_id, status) in &commit.status_updates {
+            if let Some(change) =
+                raise_status(&mut tx, &commit.sender_user, message_id, *status, now_ms).await?
+            {
+                changes.push(change);
+            }
+        }
+        for row in &commit.outbox {
+            insert_outbox(&mut tx, row, now_ms).await?;
+        }
+        tx.commit().await?;
+        Ok(InboundOutcome::Stored { changes })
+    }
+
+    /// Marks every unread incoming message of a conversation read and queues the read receipts
+    /// built by `receipts` (given the ids marked), in one transaction. Returns the ids marked.
+    pub async fn mark_read(
+        &self,
+        peer_user: &[u8],
+        now_ms: i64,
+        receipts: impl FnOnce(&[String]) -> Vec<NewOutbox>,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(
+            "UPDATE messages SET status = 'read', updated_ms = ? \
+             WHERE peer_user = ? AND direction = 'in' AND status != 'read' RETURNING message_id",
+        )
+        .bind(now_ms)
+        .bind(peer_user.to_vec())
+        .fetch_all(&mut *tx)
+        .await?;
+        let ids = rows
+            .iter()
+            .map(|row| row.try_get::<String, _>("message_id"))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !ids.is_empty() {
+            for row in receipts(&ids) {
+                insert_outbox(&mut tx, &row, now_ms).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    // ---- reading messages -----------------------------------------------------------------------
+
+    /// The last `limit` messages, of one conversation or of all, in conversation order.
+    pub async fn messages(
+        &self,
+        peer_user: Option<&[u8]>,
+        limit: i64,
+    ) -> Result<Vec<MessageRow>, StoreError> {
+        let rows = match peer_user {
+            Some(peer) => {
+                sqlx::query(MessageRow::SELECT_BY_PEER)
+                    .bind(peer.to_vec())
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query(MessageRow::SELECT_ALL)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        let mut messages = rows
+            .iter()
+            .map(MessageRow::from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        messages.reverse();
+        Ok(messages)
+    }
+
+    /// One outgoing or incoming message by id.
+    pub async fn message(&self, message_id: &str) -> Result<Option<MessageRow>, StoreError> {
+        let row = sqlx::query(MessageRow::SELECT_BY_ID)
+            .bind(message_id.to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| MessageRow::from_row(&row)).transpose()
+    }
+}
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
+
+async fn insert_message(
+    tx: &mut Tx<'_>,
+    message: &NewMessage,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO messages (message_id, peer_user, direction, body, status, timestamp_ms, updated_ms) \
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(message.message_id.clone())
+    .bind(message.peer_user.clone())
+    .bind(message.direction.as_str())
+    .bind(message.body.clone())
+    .bind(message.status.as_str())
+    .bind(message.timestamp_ms)
+    .bind(now_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_outbox(tx: &mut Tx<'_>, row: &NewOutbox, now_ms: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO outbox (message_id, peer_user, peer_device, content, created_ms) \
+         VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    )
+    .bind(row.message_id.clone())
+    .bind(row.peer_user.clone())
+    .bind(row.peer_device.clone())
+    .bind(row.content.clone())
+    .bind(now_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn upsert_session(
+    tx: &mut Tx<'_>,
+    session: &SessionRow,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO sessions (session_id, peer_curve25519, pickle, used_seq, created_ms) \
+         VALUES (?, ?, ?, (SELECT COALESCE(MAX(used_seq), 0) + 1 FROM sessions), ?) \
+         ON CONFLICT (session_id) DO UPDATE SET pickle = excluded.pickle, used_seq = excluded.used_seq",
+    )
+    .bind(session.session_id.clone())
+    .bind(session.peer_curve25519.clone())
+    .bind(session.pickle.clone())
+    .bind(now_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Moves an outgoing message's status forward (never backward). `message_id` is the 16 raw bytes.
+async fn raise_status(
+    tx: &mut Tx<'_>,
+    peer_user: &[u8],
+    message_id: &[u8],
+    status: Status,
+    now_ms: i64,
+) -> Result<Option<StatusChange>, StoreError> {
+    let Some(message_id) = rows::uuid_text(message_id) else {
+        return Ok(None);
+    };
+    if status == Status::Queued {
+        return Ok(None);
+    }
+    let result = sqlx::query(RAISE_STATUS)
+        .bind(now_ms)
+        .bind(peer_user.to_vec())
+        .bind(message_id.clone())
+        .bind(status.as_str())
+        .bind(status.rank())
+        .execute(&mut **tx)
+        .await?;
+    Ok((result.rows_affected() == 1).then(|| StatusChange {
+        message_id,
+        peer_user: peer_user.to_vec(),
+        status,
+    }))
+}
+
+#[cfg(test)]
+mod tests;

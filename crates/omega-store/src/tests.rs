@@ -1,0 +1,251 @@
+//! Store tests against a real SQLite file.
+
+use super::*;
+
+fn message(id: &str, peer: &[u8], direction: Direction, status: Status) -> NewMessage {
+    NewMessage {
+        message_id: id.to_owned(),
+        peer_user: peer.to_vec(),
+        direction,
+        body: format!("body of {id}"),
+        status,
+        timestamp_ms: 1,
+    }
+}
+
+fn uuid_bytes(n: u8) -> Vec<u8> {
+    let mut bytes = vec![0u8; 16];
+    bytes[15] = n;
+    bytes
+}
+
+fn session(id: &str) -> SessionRow {
+    SessionRow {
+        session_id: id.to_owned(),
+        peer_curve25519: vec![9; 32],
+        pickle: format!("pickle-{id}"),
+    }
+}
+
+async fn open_temp() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("omega.db")).await.unwrap();
+    (dir, store)
+}
+
+#[tokio::test]
+async fn queued_message_and_outbox_survive_reopen() {
+    let (dir, store) = open_temp().await;
+    let id = uuid_text(&uuid_bytes(1)).unwrap();
+    store
+        .queue_message(
+            &message(&id, b"bob", Direction::Out, Status::Queued),
+            &[NewOutbox {
+                message_id: uuid_bytes(1),
+                peer_user: b"bob".to_vec(),
+                peer_device: vec![9; 32],
+                content: b"hello".to_vec(),
+            }],
+            10,
+        )
+        .await
+        .unwrap();
+    store.close().await;
+    let store = Store::open(&dir.path().join("omega.db")).await.unwrap();
+    let pending = store.pending_outbox().await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].content, b"hello");
+    let messages = store.messages(Some(b"bob"), 10).await.unwrap();
+    assert_eq!(messages[0].status, Status::Queued);
+}
+
+#[tokio::test]
+async fn status_only_moves_forward() {
+    let (_dir, store) = open_temp().await;
+    let id = uuid_text(&uuid_bytes(2)).unwrap();
+    let outbox = NewOutbox {
+        message_id: uuid_bytes(2),
+        peer_user: b"bob".to_vec(),
+        peer_device: vec![9; 32],
+        content: vec![1],
+    };
+    store
+        .queue_message(
+            &message(&id, b"bob", Direction::Out, Status::Queued),
+            &[outbox],
+            1,
+        )
+        .await
+        .unwrap();
+    let row = store.pending_outbox().await.unwrap().remove(0);
+    // The delivery receipt overtakes the transport ack: status must stay delivered.
+    let commit = InboundCommit {
+        sender_user: b"bob".to_vec(),
+        message_id: uuid_bytes(100),
+        session: session("s1"),
+        account_pickle: None,
+        message: None,
+        status_updates: vec![(uuid_bytes(2), Status::Delivered)],
+        outbox: vec![],
+    };
+    let outcome = store.commit_inbound(&commit, 2).await.unwrap();
+    assert!(matches!(outcome, InboundOutcome::Stored { ref changes } if changes.len() == 1));
+    let change = store.finish_outbox(&row, Status::Sent, 3).await.unwrap();
+    assert_eq!(change, None);
+    assert_eq!(
+        store.message(&id).await.unwrap().unwrap().status,
+        Status::Delivered
+    );
+    assert!(store.pending_outbox().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn inbound_commit_is_idempotent_on_message_id() {
+    let (_dir, store) = open_temp().await;
+    let id = uuid_text(&uuid_bytes(3)).unwrap();
+    let commit = InboundCommit {
+        sender_user: b"alice".to_vec(),
+        message_id: uuid_bytes(3),
+        session: session("s1"),
+        account_pickle: Some("account".into()),
+        message: Some(message(&id, b"alice", Direction::In, Status::Delivered)),
+        status_updates: vec![],
+        outbox: vec![NewOutbox {
+            message_id: uuid_bytes(4),
+            peer_user: b"alice".to_vec(),
+            peer_device: vec![1; 32],
+            content: vec![2],
+        }],
+    };
+    assert!(matches!(
+        store.commit_inbound(&commit, 1).await.unwrap(),
+        InboundOutcome::Stored { .. }
+    ));
+    assert_eq!(
+        store.commit_inbound(&commit, 2).await.unwrap(),
+        InboundOutcome::Duplicate
+    );
+    assert!(store.is_seen(b"alice", &uuid_bytes(3)).await.unwrap());
+    assert_eq!(store.messages(None, 10).await.unwrap().len(), 1);
+    assert_eq!(store.pending_outbox().await.unwrap().len(), 1);
+    assert_eq!(store.sessions_for(&[9; 32]).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn mark_read_queues_receipts_once() {
+    let (_dir, store) = open_temp().await;
+    for n in 0..3u8 {
+        let id = uuid_text(&uuid_bytes(n)).unwrap();
+        let commit = InboundCommit {
+            sender_user: b"alice".to_vec(),
+            message_id: uuid_bytes(n),
+            session: session("s1"),
+            account_pickle: None,
+            message: Some(message(&id, b"alice", Direction::In, Status::Delivered)),
+            status_updates: vec![],
+            outbox: vec![],
+        };
+        store.commit_inbound(&commit, 1).await.unwrap();
+    }
+    let receipt = |ids: &[String]| {
+        vec![NewOutbox {
+            message_id: uuid_bytes(200 + ids.len() as u8),
+            peer_user: b"alice".to_vec(),
+            peer_device: vec![1; 32],
+            content: vec![],
+        }]
+    };
+    assert_eq!(
+        store.mark_read(b"alice", 5, receipt).await.unwrap().len(),
+        3
+    );
+    assert_eq!(
+        store.mark_read(b"alice", 6, receipt).await.unwrap().len(),
+        0
+    );
+    assert_eq!(store.pending_outbox().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn sessions_are_ordered_by_last_use() {
+    let (_dir, store) = open_temp().await;
+    store.save_session(&session("a"), 1).await.unwrap();
+    store.save_session(&session("b"), 2).await.unwrap();
+    store.save_session(&session("a"), 3).await.unwrap();
+    let ids: Vec<_> = store
+        .sessions_for(&[9; 32])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| row.session_id)
+        .collect();
+    assert_eq!(ids, ["a", "b"]);
+}
+
+#[tokio::test]
+async fn contact_alias_conflict_is_a_clear_error() {
+    let (_dir, store) = open_temp().await;
+    let mut contact = ContactRow {
+        user_key: vec![1; 32],
+        user_id: "uid1".into(),
+        alias: Some("bob".into()),
+        name: "Bob".into(),
+        device_list: vec![1],
+        device_list_version: 1,
+        addrs: vec!["/ip4/127.0.0.1/tcp/1".into()],
+        verified: false,
+        added_ms: 1,
+    };
+    store.upsert_contact(&contact).await.unwrap();
+    contact.user_key = vec![2; 32];
+    contact.user_id = "uid2".into();
+    let error = store.upsert_contact(&contact).await.unwrap_err();
+    assert!(matches!(error, StoreError::AliasTaken { .. }), "{error}");
+    assert_eq!(
+        store.find_contact("bob").await.unwrap().unwrap().user_id,
+        "uid1"
+    );
+    assert_eq!(
+        store.find_contact("uid1").await.unwrap().unwrap().name,
+        "Bob"
+    );
+    assert!(store.find_contact("nobody").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn identity_is_created_once() {
+    let (_dir, store) = open_temp().await;
+    let identity = IdentityRow {
+        user_key: vec![1; 32],
+        name: "me".into(),
+        account_pickle: "p".into(),
+        device_list: vec![],
+        created_ms: 1,
+    };
+    store.create_identity(&identity).await.unwrap();
+    assert!(matches!(
+        store.create_identity(&identity).await,
+        Err(StoreError::IdentityExists)
+    ));
+    store.save_account("p2").await.unwrap();
+    assert_eq!(
+        store.identity().await.unwrap().unwrap().account_pickle,
+        "p2"
+    );
+}
+
+#[tokio::test]
+async fn newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("omega.db");
+    let store = Store::open(&path).await.unwrap();
+    sqlx::query("PRAGMA user_version = 99")
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    store.close().await;
+    assert!(matches!(
+        Store::open(&path).await,
+        Err(StoreError::SchemaTooNew { found: 99, .. })
+    ));
+}
