@@ -23,7 +23,7 @@ use sqlx::sqlite::{
 
 pub use rows::{
     ContactRow, Direction, IdentityRow, InboundCommit, InboundOutcome, MessageRow, NewMessage,
-    NewOutbox, OutboxRow, SessionRow, Status, StatusChange, uuid_text,
+    NewOutbox, OutboxRow, QueuedOutbox, SessionRow, Status, StatusChange, uuid_text,
 };
 
 /// Errors of the local store.
@@ -258,14 +258,12 @@ impl Store {
         message: &NewMessage,
         outbox: &[NewOutbox],
         now_ms: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<QueuedOutbox>, StoreError> {
         let mut tx = self.pool.begin().await?;
         insert_message(&mut tx, message, now_ms).await?;
-        for row in outbox {
-            insert_outbox(&mut tx, row, now_ms).await?;
-        }
+        let queued = insert_outboxes(&mut tx, outbox, now_ms).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(queued)
     }
 
     /// Every envelope still waiting to leave, oldest first.
@@ -383,6 +381,7 @@ impl Store {
         if let Some(message) = &commit.message {
             insert_message(&mut tx, message, now_ms).await?;
         }
+        let queued = insert_outboxes(&mut tx, &commit.outbox, now_ms).await?;
         let mut changes = Vec::new();
         for (message_id, status) in &commit.status_updates {
             if let Some(change) =
@@ -391,11 +390,8 @@ impl Store {
                 changes.push(change);
             }
         }
-        for row in &commit.outbox {
-            insert_outbox(&mut tx, row, now_ms).await?;
-        }
         tx.commit().await?;
-        Ok(InboundOutcome::Stored { changes })
+        Ok(InboundOutcome::Stored { changes, queued })
     }
 
     /// Marks every unread incoming message of a conversation read and queues the read receipts
@@ -405,7 +401,7 @@ impl Store {
         peer_user: &[u8],
         now_ms: i64,
         receipts: impl FnOnce(&[String]) -> Vec<NewOutbox>,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<(Vec<String>, Vec<QueuedOutbox>), StoreError> {
         let mut tx = self.pool.begin().await?;
         let rows = sqlx::query(
             "UPDATE messages SET status = 'read', updated_ms = ? \
@@ -419,13 +415,13 @@ impl Store {
             .iter()
             .map(|row| row.try_get::<String, _>("message_id"))
             .collect::<Result<Vec<_>, _>>()?;
-        if !ids.is_empty() {
-            for row in receipts(&ids) {
-                insert_outbox(&mut tx, &row, now_ms).await?;
-            }
-        }
+        let queued = if ids.is_empty() {
+            Vec::new()
+        } else {
+            insert_outboxes(&mut tx, &receipts(&ids), now_ms).await?
+        };
         tx.commit().await?;
-        Ok(ids)
+        Ok((ids, queued))
     }
 
     // ---- reading messages -----------------------------------------------------------------------
@@ -492,19 +488,41 @@ async fn insert_message(
     Ok(())
 }
 
-async fn insert_outbox(tx: &mut Tx<'_>, row: &NewOutbox, now_ms: i64) -> Result<(), StoreError> {
-    sqlx::query(
+async fn insert_outboxes(
+    tx: &mut Tx<'_>,
+    rows: &[NewOutbox],
+    now_ms: i64,
+) -> Result<Vec<QueuedOutbox>, StoreError> {
+    let mut queued = Vec::with_capacity(rows.len());
+    for row in rows {
+        if let Some(seq) = insert_outbox(tx, row, now_ms).await? {
+            queued.push(QueuedOutbox {
+                seq,
+                peer_device: row.peer_device.clone(),
+            });
+        }
+    }
+    Ok(queued)
+}
+
+/// Inserts an outbox row; returns its `seq`, or `None` if the same (message, device) was queued already.
+async fn insert_outbox(
+    tx: &mut Tx<'_>,
+    row: &NewOutbox,
+    now_ms: i64,
+) -> Result<Option<i64>, StoreError> {
+    let inserted = sqlx::query(
         "INSERT INTO outbox (message_id, peer_user, peer_device, content, created_ms) \
-         VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+         VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING seq",
     )
     .bind(row.message_id.clone())
     .bind(row.peer_user.clone())
     .bind(row.peer_device.clone())
     .bind(row.content.clone())
     .bind(now_ms)
-    .execute(&mut **tx)
+    .fetch_optional(&mut **tx)
     .await?;
-    Ok(())
+    Ok(inserted.map(|row| row.try_get("seq")).transpose()?)
 }
 
 async fn upsert_session(

@@ -301,11 +301,19 @@ pub struct InboundCommit {
     pub outbox: Vec<NewOutbox>,
 }
 
+/// An outbox row just written: what the outbox core needs to schedule it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueuedOutbox {
+    pub seq: i64,
+    pub peer_device: Vec<u8>,
+}
+
 /// Result of [`crate::Store::commit_inbound`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum InboundOutcome {
     Stored {
         changes: Vec<StatusChange>,
+        queued: Vec<QueuedOutbox>,
     },
     /// The same envelope was accepted before; nothing changed.
     Duplicate,

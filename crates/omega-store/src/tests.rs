@@ -89,7 +89,7 @@ async fn status_only_moves_forward() {
         outbox: vec![],
     };
     let outcome = store.commit_inbound(&commit, 2).await.unwrap();
-    assert!(matches!(outcome, InboundOutcome::Stored { ref changes } if changes.len() == 1));
+    assert!(matches!(outcome, InboundOutcome::Stored { ref changes, .. } if changes.len() == 1));
     let change = store.finish_outbox(&row, Status::Sent, 3).await.unwrap();
     assert_eq!(change, None);
     assert_eq!(
@@ -156,11 +156,11 @@ async fn mark_read_queues_receipts_once() {
         }]
     };
     assert_eq!(
-        store.mark_read(b"alice", 5, receipt).await.unwrap().len(),
+        store.mark_read(b"alice", 5, receipt).await.unwrap().0.len(),
         3
     );
     assert_eq!(
-        store.mark_read(b"alice", 6, receipt).await.unwrap().len(),
+        store.mark_read(b"alice", 6, receipt).await.unwrap().0.len(),
         0
     );
     assert_eq!(store.pending_outbox().await.unwrap().len(), 1);

@@ -1,0 +1,660 @@
+//! The engine task: one loop that owns the device account and the outbox scheduler and applies the
+//! send pipeline. Inbound processing lives in `inbound.rs`. Network IO runs in spawned tasks whose
+//! results come back to the loop, so the loop never waits on a peer.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use libp2p::{Multiaddr, PeerId};
+use omega_crypto::{
+    DeviceAccount, OlmSession, UserKey, VerifiedDeviceList, sign_envelope, verify_device_list,
+    verify_keys_response,
+};
+use omega_net::{NetEvent, NetHandle, Protocol, RequestError};
+use omega_proto::{Message, v1};
+use omega_store::{
+    ContactRow, Direction, NewMessage, NewOutbox, OutboxRow, SessionRow, Status, StatusChange,
+    Store,
+};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tracing::{debug, warn};
+use zeroize::Zeroizing;
+
+use crate::model::{MessageView, NodeEvent, Stats};
+use crate::outbox::{DeviceKey, Outbox, Transmit};
+use crate::{NodeError, now_ms};
+
+/// Longest text accepted in one message (bytes of UTF-8).
+pub const MAX_TEXT_BYTES: usize = 32 * 1024;
+
+/// Requests from [`crate::NodeHandle`] to the engine.
+pub(crate) enum Command {
+    Send {
+        to: UserKey,
+        text: String,
+        reply: oneshot::Sender<Result<MessageView, NodeError>>,
+    },
+    MarkRead {
+        peer: UserKey,
+        reply: oneshot::Sender<Result<usize, NodeError>>,
+    },
+    /// A contact was added or changed in the store: reload it and try to reach it.
+    ContactChanged { user: UserKey },
+}
+
+/// The end of one spawned network exchange.
+pub(crate) enum Completion {
+    Keys {
+        transmit: Transmit,
+        row: OutboxRow,
+        result: Result<Vec<u8>, RequestError>,
+    },
+    Sent {
+        transmit: Transmit,
+        row: OutboxRow,
+        result: Result<Vec<u8>, RequestError>,
+    },
+}
+
+/// What the engine knows about a contact's devices and addresses.
+#[derive(Clone, Debug)]
+pub(crate) struct PeerInfo {
+    pub devices: VerifiedDeviceList,
+    pub addrs: Vec<Multiaddr>,
+    pub name: String,
+}
+
+impl PeerInfo {
+    fn addrs_of(&self, peer: &PeerId) -> Vec<Multiaddr> {
+        self.addrs
+            .iter()
+            .filter(|addr| match addr.iter().last() {
+                Some(libp2p::multiaddr::Protocol::P2p(id)) => id == *peer,
+                _ => true,
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+pub(crate) struct Engine {
+    pub store: Store,
+    pub account: DeviceAccount,
+    pub store_key: Zeroizing<[u8; 32]>,
+    pub me: UserKey,
+    pub my_devices: VerifiedDeviceList,
+    pub net: NetHandle,
+    pub outbox: Outbox,
+    pub events: broadcast::Sender<NodeEvent>,
+    pub stats: Arc<Stats>,
+    pub peers: HashMap<UserKey, PeerInfo>,
+    pub peer_ids: HashMap<PeerId, (UserKey, DeviceKey)>,
+    pub completions: mpsc::Sender<Completion>,
+}
+
+impl Engine {
+    /// Runs until the command channel closes (every handle dropped or shutdown requested).
+    pub(crate) async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut net_events: mpsc::Receiver<NetEvent>,
+        mut completions: mpsc::Receiver<Completion>,
+        mut shutdown: oneshot::Receiver<()>,
+    ) {
+        if let Err(error) = self.load().await {
+            warn!(%error, "could not load contacts and outbox");
+        }
+        loop {
+            self.pump().await;
+            let timeout = self.outbox.poll_timeout();
+            tokio::select! {
+                _ = &mut shutdown => break,
+                command = commands.recv() => match command {
+                    Some(command) => self.handle_command(command).await,
+                    None => break,
+                },
+                event = net_events.recv() => match event {
+                    Some(event) => self.handle_net_event(event).await,
+                    None => break,
+                },
+                Some(completion) = completions.recv() => self.handle_completion(completion).await,
+                () = sleep_until(timeout) => {}
+            }
+        }
+        self.net.shutdown().await;
+    }
+
+    /// Loads contacts and the durable outbox, then tries to reach every contact.
+    async fn load(&mut self) -> Result<(), NodeError> {
+        for contact in self.store.contacts().await? {
+            self.remember_contact(&contact);
+        }
+        for row in self.store.pending_outbox().await? {
+            if let Ok(device) = <DeviceKey>::try_from(row.peer_device.as_slice()) {
+                self.outbox.insert(device, row.seq);
+            }
+        }
+        let targets: Vec<_> = self
+            .peer_ids
+            .keys()
+            .filter_map(|peer| {
+                let (user, _) = self.peer_ids.get(peer)?;
+                Some((*peer, self.peers.get(user)?.addrs_of(peer)))
+            })
+            .collect();
+        for (peer, addrs) in targets {
+            if !addrs.is_empty() {
+                let _ = self.net.dial(peer, addrs).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Verifies a stored contact and indexes its devices. Returns its info.
+    pub(crate) fn remember_contact(&mut self, contact: &ContactRow) -> Option<PeerInfo> {
+        let signed = v1::SignedDeviceList::decode(contact.device_list.as_slice()).ok()?;
+        let user = UserKey::from_bytes(&contact.user_key).ok()?;
+        let devices = verify_device_list(&signed, Some(&user)).ok()?;
+        let addrs = contact
+            .addrs
+            .iter()
+            .filter_map(|addr| addr.parse().ok())
+            .collect();
+        for device in &devices.devices {
+            if let Ok(peer) = PeerId::from_bytes(&device.peer_id) {
+                self.peer_ids.insert(peer, (user, device.curve25519));
+            }
+        }
+        let info = PeerInfo {
+            devices,
+            addrs,
+            name: contact.display_name().to_owned(),
+        };
+        self.peers.insert(user, info.clone());
+        Some(info)
+    }
+
+    pub(crate) async fn peer_info(&mut self, user: &UserKey) -> Option<PeerInfo> {
+        if let Some(info) = self.peers.get(user) {
+            return Some(info.clone());
+        }
+        let contact = self.store.contact(user.as_bytes()).await.ok()??;
+        self.remember_contact(&contact)
+    }
+
+    async fn handle_command(&mut self, command: Command) {
+        match command {
+            Command::Send { to, text, reply } => {
+                let _ = reply.send(self.queue_text(to, text).await);
+            }
+            Command::MarkRead { peer, reply } => {
+                let _ = reply.send(self.mark_read(peer).await);
+            }
+            Command::ContactChanged { user } => {
+                self.peers.remove(&user);
+                if let Some(info) = self.peer_info(&user).await {
+                    for device in &info.devices.devices {
+                        if let Ok(peer) = PeerId::from_bytes(&device.peer_id) {
+                            let addrs = info.addrs_of(&peer);
+                            if !addrs.is_empty() {
+                                let _ = self.net.dial(peer, addrs).await;
+                            }
+                            self.outbox.handle_reachable(device.curve25519);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The send pipeline's first step: durably queue the message, one outbox row per device.
+    async fn queue_text(&mut self, to: UserKey, text: String) -> Result<MessageView, NodeError> {
+        if text.len() > MAX_TEXT_BYTES {
+            return Err(NodeError::InvalidInput(format!(
+                "text is {} bytes, more than the limit of {MAX_TEXT_BYTES}",
+                text.len()
+            )));
+        }
+        if text.trim().is_empty() {
+            return Err(NodeError::InvalidInput("text is empty".into()));
+        }
+        let info = self
+            .peer_info(&to)
+            .await
+            .ok_or_else(|| NodeError::UnknownContact { name: to.user_id() })?;
+        let message_id = uuid::Uuid::now_v7();
+        let content = v1::Content {
+            body: Some(v1::content::Body::Text(v1::Text { body: text.clone() })),
+        }
+        .encode_to_vec();
+        let outbox: Vec<NewOutbox> = info
+            .devices
+            .devices
+            .iter()
+            .map(|device| NewOutbox {
+                message_id: message_id.as_bytes().to_vec(),
+                peer_user: to.as_bytes().to_vec(),
+                peer_device: device.curve25519.to_vec(),
+                content: content.clone(),
+            })
+            .collect();
+        let now = now_ms() as i64;
+        let message = NewMessage {
+            message_id: message_id.to_string(),
+            peer_user: to.as_bytes().to_vec(),
+            direction: Direction::Out,
+            body: text,
+            status: Status::Queued,
+            timestamp_ms: now,
+        };
+        let queued = self.store.queue_message(&message, &outbox, now).await?;
+        self.schedule(&queued);
+        let row = self
+            .store
+            .message(&message.message_id)
+            .await?
+            .ok_or_else(|| NodeError::Internal("queued message vanished".into()))?;
+        let view = MessageView::new(&row, &self.me, Some(info.name));
+        let _ = self.events.send(NodeEvent::Message {
+            message: view.clone(),
+        });
+        Ok(view)
+    }
+
+    async fn mark_read(&mut self, peer: UserKey) -> Result<usize, NodeError> {
+        let Some(info) = self.peer_info(&peer).await else {
+            return Err(NodeError::UnknownContact {
+                name: peer.user_id(),
+            });
+        };
+        let (ids, queued) = self
+            .store
+            .mark_read(peer.as_bytes(), now_ms() as i64, |ids| {
+                let message_ids = ids
+                    .iter()
+                    .filter_map(|id| uuid::Uuid::parse_str(id).ok())
+                    .map(|id| id.as_bytes().to_vec())
+                    .collect::<Vec<_>>();
+                let content = v1::Content {
+                    body: Some(v1::content::Body::Receipt(v1::Receipt {
+                        kind: v1::ReceiptKind::Read as i32,
+                        message_ids,
+                    })),
+                }
+                .encode_to_vec();
+                receipt_rows(&peer, &info.devices, &content)
+            })
+            .await?;
+        self.schedule(&queued);
+        Ok(ids.len())
+    }
+
+    pub(crate) fn schedule(&mut self, queued: &[omega_store::QueuedOutbox]) {
+        for row in queued {
+            if let Ok(device) = <DeviceKey>::try_from(row.peer_device.as_slice()) {
+                self.outbox.insert(device, row.seq);
+            }
+        }
+    }
+
+    pub(crate) fn emit_changes(&self, changes: &[StatusChange]) {
+        for change in changes {
+            let peer = UserKey::from_bytes(&change.peer_user)
+                .map(|key| key.user_id())
+                .unwrap_or_default();
+            let _ = self.events.send(NodeEvent::Status {
+                message_id: change.message_id.clone(),
+                peer,
+                status: change.status.as_str().to_owned(),
+            });
+        }
+    }
+
+    async fn handle_net_event(&mut self, event: NetEvent) {
+        match event {
+            NetEvent::Request {
+                protocol,
+                peer,
+                body,
+                responder,
+            } => match protocol {
+                Protocol::Msg => {
+                    if let Some(ack) = self.handle_envelope(&body).await {
+                        responder.respond(ack.encode_to_vec());
+                    }
+                }
+                Protocol::Keys => {
+                    if let Some(response) = self.handle_keys_request(&body).await {
+                        responder.respond(response.encode_to_vec());
+                    }
+                }
+                #[allow(unreachable_patterns)]
+                _ => debug!(%peer, "request on an unknown protocol"),
+            },
+            NetEvent::Connected { peer } => {
+                if let Some((_, device)) = self.peer_ids.get(&peer) {
+                    self.outbox.handle_reachable(*device);
+                }
+            }
+            NetEvent::PeerListenAddrs { peer, addrs } => self.learn_addrs(peer, addrs).await,
+            NetEvent::Disconnected { .. } | NetEvent::NewListenAddr { .. } => {}
+            #[allow(unreachable_patterns)]
+            _ => {}
+        }
+    }
+
+    /// Identify told us where a contact's device listens: remember it for the next dial.
+    async fn learn_addrs(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
+        let Some((user, _)) = self.peer_ids.get(&peer).copied() else {
+            return;
+        };
+        let Some(info) = self.peers.get_mut(&user) else {
+            return;
+        };
+        let mut updated: Vec<Multiaddr> = info
+            .addrs
+            .iter()
+            .filter(|addr| !matches!(addr.iter().last(), Some(libp2p::multiaddr::Protocol::P2p(id)) if id == peer))
+            .cloned()
+            .collect();
+        for addr in addrs {
+            let addr = addr.with_p2p(peer).unwrap_or_else(|addr| addr);
+            if !updated.contains(&addr) {
+                updated.push(addr);
+            }
+        }
+        if updated == info.addrs {
+            return;
+        }
+        info.addrs = updated;
+        let strings: Vec<String> = info.addrs.iter().map(ToString::to_string).collect();
+        if let Err(error) = self
+            .store
+            .set_contact_addrs(user.as_bytes(), &strings)
+            .await
+        {
+            warn!(%error, "could not store a contact's addresses");
+        }
+    }
+
+    /// Starts every transmission the scheduler allows now.
+    async fn pump(&mut self) {
+        while let Some(transmit) = self.outbox.poll_transmit(Instant::now()) {
+            self.start_transmit(transmit).await;
+        }
+    }
+
+    async fn start_transmit(&mut self, transmit: Transmit) {
+        let row = match self.store.outbox_row(transmit.seq).await {
+            Ok(Some(row)) => row,
+            Ok(None) => return self.outbox.handle_dropped(transmit.device, transmit.seq),
+            Err(error) => {
+                warn!(%error, "could not read the outbox");
+                return self
+                    .outbox
+                    .handle_failed(transmit.device, transmit.seq, Instant::now());
+            }
+        };
+        let Some((peer, info)) = self.route(&row, &transmit).await else {
+            // The recipient or its device is gone: the message can never leave.
+            return self.give_up(transmit, row).await;
+        };
+        if let Some(envelope) = row.envelope.clone() {
+            return self.spawn_send(transmit, row, peer, info.addrs_of(&peer), envelope);
+        }
+        let sessions = match self.store.sessions_for(&transmit.device).await {
+            Ok(sessions) => sessions,
+            Err(error) => {
+                warn!(%error, "could not read sessions");
+                return self
+                    .outbox
+                    .handle_failed(transmit.device, transmit.seq, Instant::now());
+            }
+        };
+        let session = sessions
+            .first()
+            .and_then(|session| OlmSession::from_pickle(&session.pickle, &self.store_key).ok());
+        match session {
+            Some(session) => {
+                self.seal_and_send(transmit, row, session, peer, &info)
+                    .await
+            }
+            None => {
+                let request = v1::KeysRequest {
+                    user_key: row.peer_user.clone(),
+                }
+                .encode_to_vec();
+                let net = self.net.clone();
+                let addrs = info.addrs_of(&peer);
+                let completions = self.completions.clone();
+                tokio::spawn(async move {
+                    let result = net.request(Protocol::Keys, peer, addrs, request).await;
+                    let _ = completions
+                        .send(Completion::Keys {
+                            transmit,
+                            row,
+                            result,
+                        })
+                        .await;
+                });
+            }
+        }
+    }
+
+    /// The device an outbox row goes to: its peer id and its user's info.
+    async fn route(&mut self, row: &OutboxRow, transmit: &Transmit) -> Option<(PeerId, PeerInfo)> {
+        let user = UserKey::from_bytes(&row.peer_user).ok()?;
+        let info = self.peer_info(&user).await?;
+        let device = info.devices.device_by_curve25519(&transmit.device)?;
+        let peer = PeerId::from_bytes(&device.peer_id).ok()?;
+        Some((peer, info))
+    }
+
+    /// Encrypts the row's content with `session`, stores the envelope and the advanced session in
+    /// one transaction, then transmits.
+    async fn seal_and_send(
+        &mut self,
+        transmit: Transmit,
+        row: OutboxRow,
+        mut session: OlmSession,
+        peer: PeerId,
+        info: &PeerInfo,
+    ) {
+        let ciphertext = match session.encrypt(&row.content) {
+            Ok(ciphertext) => ciphertext,
+            Err(error) => {
+                warn!(%error, "encryption failed");
+                return self.give_up(transmit, row).await;
+            }
+        };
+        let pre_key = ciphertext.message_type == omega_crypto::device::MESSAGE_TYPE_PRE_KEY;
+        let mut envelope = v1::Envelope {
+            version: omega_proto::WIRE_VERSION,
+            message_id: row.message_id.clone(),
+            sender_user: self.me.as_bytes().to_vec(),
+            sender_device: self.account.ed25519().to_vec(),
+            recipient_user: row.peer_user.clone(),
+            recipient_device: transmit.device.to_vec(),
+            timestamp_ms: now_ms(),
+            ciphertext: Some(ciphertext),
+            sender_devices: pre_key.then(|| self.my_devices.signed.clone()),
+            signature: Vec::new(),
+        };
+        sign_envelope(&self.account, &mut envelope);
+        let bytes = envelope.encode_to_vec();
+        let session_row = SessionRow {
+            session_id: session.session_id(),
+            peer_curve25519: transmit.device.to_vec(),
+            pickle: session.pickle(&self.store_key),
+        };
+        if let Err(error) = self
+            .store
+            .seal_outbox(row.seq, &bytes, &session_row, now_ms() as i64)
+            .await
+        {
+            warn!(%error, "could not store the sealed envelope");
+            return self
+                .outbox
+                .handle_failed(transmit.device, transmit.seq, Instant::now());
+        }
+        self.spawn_send(transmit, row, peer, info.addrs_of(&peer), bytes);
+    }
+
+    fn spawn_send(
+        &self,
+        transmit: Transmit,
+        row: OutboxRow,
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+        envelope: Vec<u8>,
+    ) {
+        let net = self.net.clone();
+        let completions = self.completions.clone();
+        tokio::spawn(async move {
+            let result = net.request(Protocol::Msg, peer, addrs, envelope).await;
+            let _ = completions
+                .send(Completion::Sent {
+                    transmit,
+                    row,
+                    result,
+                })
+                .await;
+        });
+    }
+
+    async fn handle_completion(&mut self, completion: Completion) {
+        match completion {
+            Completion::Keys {
+                transmit,
+                row,
+                result,
+            } => {
+                let bundle = result
+                    .map_err(|error| error.to_string())
+                    .and_then(|bytes| {
+                        omega_proto::decode_keys_response(&bytes).map_err(|error| error.to_string())
+                    })
+                    .and_then(|response| {
+                        let user =
+                            UserKey::from_bytes(&row.peer_user).map_err(|e| e.to_string())?;
+                        verify_keys_response(&response, &user).map_err(|error| error.to_string())
+                    });
+                let bundle = match bundle {
+                    Ok(bundle) if bundle.device.curve25519 == transmit.device => bundle,
+                    Ok(_) => {
+                        warn!("the peer answered with keys of another device");
+                        return self.failed(transmit).await;
+                    }
+                    Err(reason) => {
+                        debug!(%reason, "could not fetch a one-time key");
+                        return self.failed(transmit).await;
+                    }
+                };
+                let session = match self.account.create_outbound(&bundle) {
+                    Ok(session) => session,
+                    Err(error) => {
+                        warn!(%error, "could not create an Olm session");
+                        return self.failed(transmit).await;
+                    }
+                };
+                match self.route(&row, &transmit).await {
+                    Some((peer, info)) => {
+                        self.seal_and_send(transmit, row, session, peer, &info)
+                            .await;
+                    }
+                    None => self.give_up(transmit, row).await,
+                }
+            }
+            Completion::Sent {
+                transmit,
+                row,
+                result,
+            } => {
+                let ack = result
+                    .map_err(|error| error.to_string())
+                    .and_then(|bytes| omega_proto::decode_ack(&bytes).map_err(|e| e.to_string()));
+                match ack {
+                    Ok(ack)
+                        if ack.status == v1::AckStatus::Accepted as i32
+                            || ack.status == v1::AckStatus::Duplicate as i32 =>
+                    {
+                        Stats::bump(&self.stats.sent);
+                        match self
+                            .store
+                            .finish_outbox(&row, Status::Sent, now_ms() as i64)
+                            .await
+                        {
+                            Ok(change) => {
+                                self.emit_changes(change.as_slice());
+                                self.outbox.handle_delivered(transmit.device, transmit.seq);
+                            }
+                            Err(error) => {
+                                warn!(%error, "could not record a delivery");
+                                self.outbox.handle_failed(
+                                    transmit.device,
+                                    transmit.seq,
+                                    Instant::now(),
+                                );
+                            }
+                        }
+                    }
+                    Ok(ack) => {
+                        warn!(reason = %ack.reason, "the recipient refused an envelope");
+                        self.give_up(transmit, row).await;
+                    }
+                    Err(reason) => {
+                        debug!(%reason, "transmission failed");
+                        self.failed(transmit).await;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn failed(&mut self, transmit: Transmit) {
+        Stats::bump(&self.stats.send_failures);
+        let _ = self.store.record_attempt(transmit.seq).await;
+        self.outbox
+            .handle_failed(transmit.device, transmit.seq, Instant::now());
+    }
+
+    /// The row can never be delivered: drop it and mark its message failed.
+    async fn give_up(&mut self, transmit: Transmit, row: OutboxRow) {
+        match self
+            .store
+            .finish_outbox(&row, Status::Failed, now_ms() as i64)
+            .await
+        {
+            Ok(change) => self.emit_changes(change.as_slice()),
+            Err(error) => warn!(%error, "could not mark a message failed"),
+        }
+        self.outbox.handle_dropped(transmit.device, transmit.seq);
+    }
+}
+
+/// Outbox rows carrying `content` to every device of `user`.
+pub(crate) fn receipt_rows(
+    user: &UserKey,
+    devices: &VerifiedDeviceList,
+    content: &[u8],
+) -> Vec<NewOutbox> {
+    let message_id = uuid::Uuid::now_v7();
+    devices
+        .devices
+        .iter()
+        .map(|device| NewOutbox {
+            message_id: message_id.as_bytes().to_vec(),
+            peer_user: user.as_bytes().to_vec(),
+            peer_device: device.curve25519.to_vec(),
+            content: content.to_vec(),
+        })
+        .collect()
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,297 @@
+//! The receive pipeline: decode → check addressing → verify the signature → dedup → bind the sender
+//! device to its user key → decrypt → store everything in one transaction → acknowledge.
+//! Refused envelopes are counted and never stored.
+
+use std::sync::atomic::AtomicU64;
+
+use omega_crypto::{
+    OlmSession, UserKey, VerifiedDeviceList, verify_device_list, verify_envelope_signature,
+};
+use omega_proto::{Message, v1};
+use omega_store::{
+    ContactRow, Direction, InboundCommit, InboundOutcome, NewMessage, SessionRow, Status, uuid_text,
+};
+use tracing::{debug, warn};
+
+use crate::engine::{Engine, receipt_rows};
+use crate::model::{MessageView, NodeEvent, Stats};
+use crate::now_ms;
+
+fn ack(message_id: &[u8], status: v1::AckStatus, reason: &str) -> v1::Ack {
+    v1::Ack {
+        message_id: message_id.to_vec(),
+        status: status as i32,
+        reason: reason.to_owned(),
+    }
+}
+
+impl Engine {
+    fn refuse(&self, counter: &AtomicU64, message_id: &[u8], reason: &str) -> Option<v1::Ack> {
+        Stats::bump(counter);
+        debug!(%reason, "refused an envelope");
+        Some(ack(message_id, v1::AckStatus::Refused, reason))
+    }
+
+    /// Answers `/omega/keys/1`: a fresh signed one-time key, persisted as issued before it leaves.
+    pub(crate) async fn handle_keys_request(&mut self, body: &[u8]) -> Option<v1::KeysResponse> {
+        let request = omega_proto::decode_keys_request(body).ok()?;
+        if request.user_key != self.me.as_bytes() {
+            return None;
+        }
+        let response = self.account.issue_one_time_key(&self.my_devices.signed);
+        if let Err(error) = self
+            .store
+            .save_account(&self.account.pickle(&self.store_key))
+            .await
+        {
+            warn!(%error, "could not persist the account; not handing out the key");
+            self.reload_account().await;
+            return None;
+        }
+        Some(response)
+    }
+
+    /// Handles one envelope of `/omega/msg/1`. `None` means "no answer" (a transient local
+    /// failure): the sender will retry.
+    pub(crate) async fn handle_envelope(&mut self, body: &[u8]) -> Option<v1::Ack> {
+        let stats = self.stats.clone();
+        let envelope = match omega_proto::decode_envelope(body) {
+            Ok(envelope) => envelope,
+            Err(error) => return self.refuse(&stats.refused_malformed, &[], &error.to_string()),
+        };
+        let id = envelope.message_id.clone();
+        if envelope.recipient_user != self.me.as_bytes()
+            || envelope.recipient_device != self.account.curve25519()
+        {
+            return self.refuse(
+                &stats.refused_wrong_recipient,
+                &id,
+                "not addressed to this device",
+            );
+        }
+        if verify_envelope_signature(&envelope).is_err() {
+            return self.refuse(&stats.refused_bad_signature, &id, "bad envelope signature");
+        }
+        let Ok(sender) = UserKey::from_bytes(&envelope.sender_user) else {
+            return self.refuse(&stats.refused_malformed, &id, "invalid sender key");
+        };
+        match self.store.is_seen(sender.as_bytes(), &id).await {
+            Ok(true) => {
+                Stats::bump(&stats.duplicates);
+                return Some(ack(&id, v1::AckStatus::Duplicate, ""));
+            }
+            Ok(false) => {}
+            Err(error) => {
+                warn!(%error, "store unavailable");
+                return None;
+            }
+        }
+        // Bind the signing device to the sender's user key through a device list signed by it.
+        let attached = match envelope.sender_devices.as_ref() {
+            Some(signed) => match verify_device_list(signed, Some(&sender)) {
+                Ok(list) => Some(list),
+                Err(_) => {
+                    return self.refuse(&stats.refused_bad_signature, &id, "bad device list");
+                }
+            },
+            None => None,
+        };
+        let known = self.peer_info(&sender).await.map(|info| info.devices);
+        let devices = match (known, attached) {
+            (Some(known), Some(attached)) if attached.version > known.version => attached,
+            (Some(known), _) => known,
+            (None, Some(attached)) => attached,
+            (None, None) => {
+                return self.refuse(&stats.refused_unknown_device, &id, "unknown sender device");
+            }
+        };
+        let Some(device) = devices.device_by_ed25519(&envelope.sender_device).cloned() else {
+            return self.refuse(&stats.refused_unknown_device, &id, "unknown sender device");
+        };
+        let Some(ciphertext) = envelope.ciphertext.as_ref() else {
+            return self.refuse(&stats.refused_malformed, &id, "no ciphertext");
+        };
+
+        // Decrypt with a known session, or open one from a pre-key message.
+        let sessions = match self.store.sessions_for(&device.curve25519).await {
+            Ok(sessions) => sessions,
+            Err(error) => {
+                warn!(%error, "store unavailable");
+                return None;
+            }
+        };
+        let pre_key = ciphertext.message_type == omega_crypto::device::MESSAGE_TYPE_PRE_KEY;
+        let mut decrypted = None;
+        for row in &sessions {
+            let Ok(mut session) = OlmSession::from_pickle(&row.pickle, &self.store_key) else {
+                continue;
+            };
+            if pre_key && !session.matches_prekey(ciphertext) {
+                continue;
+            }
+            if let Ok(plaintext) = session.decrypt(ciphertext) {
+                decrypted = Some((session, plaintext, false));
+                break;
+            }
+        }
+        if decrypted.is_none() && pre_key {
+            if let Ok((session, plaintext)) =
+                self.account.create_inbound(&device.curve25519, ciphertext)
+            {
+                decrypted = Some((session, plaintext, true));
+            }
+        }
+        let Some((session, plaintext, account_changed)) = decrypted else {
+            return self.refuse(&stats.refused_undecryptable, &id, "cannot decrypt");
+        };
+        let content = match omega_proto::decode_content(&plaintext) {
+            Ok(content) => content,
+            Err(error) => {
+                if account_changed {
+                    self.reload_account().await;
+                }
+                return self.refuse(&stats.refused_malformed, &id, &error.to_string());
+            }
+        };
+
+        // A first message from someone not in our contacts: remember them (as a message request).
+        if let Err(error) = self.remember_sender(&sender, &devices).await {
+            warn!(%error, "could not record the sender");
+        }
+
+        let mut commit = InboundCommit {
+            sender_user: sender.as_bytes().to_vec(),
+            message_id: id.clone(),
+            session: SessionRow {
+                session_id: session.session_id(),
+                peer_curve25519: device.curve25519.to_vec(),
+                pickle: session.pickle(&self.store_key),
+            },
+            account_pickle: account_changed.then(|| self.account.pickle(&self.store_key)),
+            message: None,
+            status_updates: Vec::new(),
+            outbox: Vec::new(),
+        };
+        match content.body {
+            Some(v1::content::Body::Text(text)) => {
+                let Some(message_id) = uuid_text(&id) else {
+                    return self.refuse(&stats.refused_malformed, &id, "message id is not a uuid");
+                };
+                commit.message = Some(NewMessage {
+                    message_id,
+                    peer_user: sender.as_bytes().to_vec(),
+                    direction: Direction::In,
+                    body: text.body,
+                    status: Status::Delivered,
+                    timestamp_ms: envelope.timestamp_ms.min(i64::MAX as u64) as i64,
+                });
+                let receipt = v1::Content {
+                    body: Some(v1::content::Body::Receipt(v1::Receipt {
+                        kind: v1::ReceiptKind::Delivered as i32,
+                        message_ids: vec![id.clone()],
+                    })),
+                }
+                .encode_to_vec();
+                commit.outbox = receipt_rows(&sender, &single_device(&devices, &device), &receipt);
+            }
+            Some(v1::content::Body::Receipt(receipt)) => {
+                let status = match v1::ReceiptKind::try_from(receipt.kind) {
+                    Ok(v1::ReceiptKind::Delivered) => Status::Delivered,
+                    Ok(v1::ReceiptKind::Read) => Status::Read,
+                    _ => return self.refuse(&stats.refused_malformed, &id, "unknown receipt kind"),
+                };
+                commit.status_updates = receipt
+                    .message_ids
+                    .into_iter()
+                    .map(|message_id| (message_id, status))
+                    .collect();
+            }
+            None => return self.refuse(&stats.refused_malformed, &id, "empty content"),
+        }
+
+        let outcome = match self.store.commit_inbound(&commit, now_ms() as i64).await {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                warn!(%error, "could not store an inbound message");
+                if account_changed {
+                    self.reload_account().await;
+                }
+                return None;
+            }
+        };
+        match outcome {
+            InboundOutcome::Duplicate => {
+                Stats::bump(&stats.duplicates);
+                Some(ack(&id, v1::AckStatus::Duplicate, ""))
+            }
+            InboundOutcome::Stored { changes, queued } => {
+                Stats::bump(&stats.received);
+                self.schedule(&queued);
+                self.emit_changes(&changes);
+                if let Some(message) = &commit.message {
+                    if let Ok(Some(row)) = self.store.message(&message.message_id).await {
+                        let name = self.peers.get(&sender).map(|info| info.name.clone());
+                        let _ = self.events.send(NodeEvent::Message {
+                            message: MessageView::new(&row, &self.me, name),
+                        });
+                    }
+                }
+                Some(ack(&id, v1::AckStatus::Accepted, ""))
+            }
+        }
+    }
+
+    /// Stores a first-time sender as a contact without alias, or a newer device list of a contact.
+    async fn remember_sender(
+        &mut self,
+        sender: &UserKey,
+        devices: &VerifiedDeviceList,
+    ) -> Result<(), omega_store::StoreError> {
+        let existing = self.store.contact(sender.as_bytes()).await?;
+        if existing
+            .as_ref()
+            .is_some_and(|contact| contact.device_list_version as u64 >= devices.version)
+        {
+            return Ok(());
+        }
+        let user_id = sender.user_id();
+        let contact = ContactRow {
+            user_key: sender.as_bytes().to_vec(),
+            name: existing
+                .as_ref()
+                .map_or_else(|| user_id[..12].to_owned(), |contact| contact.name.clone()),
+            user_id,
+            alias: None,
+            device_list: devices.signed.encode_to_vec(),
+            device_list_version: devices.version as i64,
+            addrs: existing.map(|contact| contact.addrs).unwrap_or_default(),
+            verified: false,
+            added_ms: now_ms() as i64,
+        };
+        self.store.upsert_contact(&contact).await?;
+        self.peers.remove(sender);
+        self.peer_info(sender).await;
+        Ok(())
+    }
+
+    /// Reverts the in-memory account to the stored one (after a failed commit).
+    async fn reload_account(&mut self) {
+        if let Ok(Some(identity)) = self.store.identity().await {
+            if let Ok(account) =
+                omega_crypto::DeviceAccount::from_pickle(&identity.account_pickle, &self.store_key)
+            {
+                self.account = account;
+            }
+        }
+    }
+}
+
+/// A device list narrowed to one device (receipts go back to the device that sent the message).
+fn single_device(
+    devices: &VerifiedDeviceList,
+    device: &omega_crypto::DeviceInfo,
+) -> VerifiedDeviceList {
+    let mut narrowed = devices.clone();
+    narrowed.devices = vec![device.clone()];
+    narrowed
+}

@@ -1,0 +1,160 @@
+//! What the node shows the outside world: JSON views of contacts, messages, events and counters.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use omega_crypto::UserKey;
+use omega_store::{ContactRow, Direction, MessageRow};
+use serde::{Deserialize, Serialize};
+
+/// A message as the CLI and the API show it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MessageView {
+    pub message_id: String,
+    /// User id of the sender.
+    pub from: String,
+    /// User id of the recipient.
+    pub to: String,
+    pub text: String,
+    /// `queued|sent|delivered|read|failed`.
+    pub status: String,
+    /// Sender's clock, milliseconds since the Unix epoch.
+    pub timestamp: i64,
+    /// `in` or `out`.
+    pub direction: String,
+    /// Alias or name of the other party, when known.
+    pub peer: Option<String>,
+}
+
+impl MessageView {
+    pub fn new(row: &MessageRow, me: &UserKey, peer_name: Option<String>) -> Self {
+        let peer = UserKey::from_bytes(&row.peer_user).map_or_else(
+            |_| data_encoding::HEXLOWER.encode(&row.peer_user),
+            |key| key.user_id(),
+        );
+        let (from, to) = match row.direction {
+            Direction::In => (peer, me.user_id()),
+            Direction::Out => (me.user_id(), peer),
+        };
+        MessageView {
+            message_id: row.message_id.clone(),
+            from,
+            to,
+            text: row.body.clone(),
+            status: row.status.as_str().to_owned(),
+            timestamp: row.timestamp_ms,
+            direction: row.direction.as_str().to_owned(),
+            peer: peer_name,
+        }
+    }
+}
+
+/// A contact as the CLI and the API show it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ContactView {
+    pub user_id: String,
+    pub alias: Option<String>,
+    pub name: String,
+    pub verified: bool,
+    pub devices: usize,
+    pub addrs: Vec<String>,
+    pub safety_number: String,
+}
+
+impl ContactView {
+    pub fn new(row: &ContactRow, devices: usize, safety_number: String) -> Self {
+        ContactView {
+            user_id: row.user_id.clone(),
+            alias: row.alias.clone(),
+            name: row.name.clone(),
+            verified: row.verified,
+            devices,
+            addrs: row.addrs.clone(),
+            safety_number,
+        }
+    }
+}
+
+/// Something that happened, streamed to API clients.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum NodeEvent {
+    /// A message was received (or sent from this device).
+    Message { message: MessageView },
+    /// An outgoing message's status moved forward.
+    Status {
+        message_id: String,
+        peer: String,
+        status: String,
+    },
+}
+
+/// Counters of the node since it started.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub received: AtomicU64,
+    pub sent: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub refused_malformed: AtomicU64,
+    pub refused_wrong_recipient: AtomicU64,
+    pub refused_bad_signature: AtomicU64,
+    pub refused_unknown_device: AtomicU64,
+    pub refused_undecryptable: AtomicU64,
+    pub send_failures: AtomicU64,
+}
+
+/// A copy of [`Stats`] for display.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    pub received: u64,
+    pub sent: u64,
+    pub duplicates: u64,
+    pub refused_malformed: u64,
+    pub refused_wrong_recipient: u64,
+    pub refused_bad_signature: u64,
+    pub refused_unknown_device: u64,
+    pub refused_undecryptable: u64,
+    pub send_failures: u64,
+}
+
+impl Stats {
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let Self {
+            received,
+            sent,
+            duplicates,
+            refused_malformed,
+            refused_wrong_recipient,
+            refused_bad_signature,
+            refused_unknown_device,
+            refused_undecryptable,
+            send_failures,
+        } = self;
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        StatsSnapshot {
+            received: get(received),
+            sent: get(sent),
+            duplicates: get(duplicates),
+            refused_malformed: get(refused_malformed),
+            refused_wrong_recipient: get(refused_wrong_recipient),
+            refused_bad_signature: get(refused_bad_signature),
+            refused_unknown_device: get(refused_unknown_device),
+            refused_undecryptable: get(refused_undecryptable),
+            send_failures: get(send_failures),
+        }
+    }
+}
+
+impl StatsSnapshot {
+    /// Envelopes refused for any reason.
+    pub fn refused(&self) -> u64 {
+        self.refused_malformed
+            + self.refused_wrong_recipient
+            + self.refused_bad_signature
+            + self.refused_unknown_device
+            + self.refused_undecryptable
+    }
+}

@@ -1,0 +1,406 @@
+//! Starting a node and talking to it: [`Node::start`] opens the identity, starts the network, the
+//! engine task and the local API; [`NodeHandle`] is what the API (and tests) call.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use libp2p::Multiaddr;
+use omega_crypto::{ContactCard, UserKey, safety_number, verify_device_list};
+use omega_proto::{Message, v1};
+use omega_store::{ContactRow, Status, Store};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
+use zeroize::Zeroizing;
+
+use crate::datadir::{ApiInfo, DataDir, PublicInfo, public_info};
+use crate::engine::{Command, Engine};
+use crate::model::{ContactView, MessageView, NodeEvent, Stats, StatsSnapshot};
+use crate::outbox::{self, Outbox};
+use crate::{NodeError, OpenError, now_ms};
+
+/// How to run a node.
+pub struct NodeConfig {
+    pub data_dir: DataDir,
+    pub passphrase: Zeroizing<Vec<u8>>,
+    /// libp2p listen addresses, e.g. `/ip4/0.0.0.0/tcp/0`.
+    pub listen: Vec<Multiaddr>,
+    /// Loopback address of the local HTTP API; `None` runs no API (embedded use, tests).
+    pub api: Option<SocketAddr>,
+    pub outbox: outbox::Config,
+    /// How long to wait for a peer's answer.
+    pub request_timeout: Duration,
+}
+
+impl NodeConfig {
+    pub fn new(data_dir: DataDir, passphrase: Zeroizing<Vec<u8>>) -> Self {
+        NodeConfig {
+            data_dir,
+            passphrase,
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("static multiaddr")],
+            api: None,
+            outbox: outbox::Config::default(),
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A running node. Dropping it without [`Node::shutdown`] stops the tasks abruptly.
+pub struct Node {
+    handle: NodeHandle,
+    engine: JoinHandle<()>,
+    api: Option<(JoinHandle<()>, oneshot::Sender<()>)>,
+    shutdown: Option<oneshot::Sender<()>>,
+    _lock: std::fs::File,
+}
+
+/// Cheap, cloneable access to a running node.
+#[derive(Clone)]
+pub struct NodeHandle {
+    commands: mpsc::Sender<Command>,
+    events: broadcast::Sender<NodeEvent>,
+    store: Store,
+    me: UserKey,
+    info: Arc<RwLock<PublicInfo>>,
+    stats: Arc<Stats>,
+    api_url: Arc<RwLock<Option<String>>>,
+}
+
+impl Node {
+    /// Opens the identity, starts networking, the engine and (if configured) the local API.
+    pub async fn start(config: NodeConfig) -> Result<Node, OpenError> {
+        let lock = config.data_dir.lock()?;
+        let opened = config.data_dir.open(&config.passphrase).await?;
+        let mut net_config = omega_net::Config::new(opened.keypair.clone());
+        net_config.listen = config.listen.clone();
+        net_config.request_timeout = config.request_timeout;
+        let (net, net_events) = omega_net::start(net_config)
+            .await
+            .map_err(|error| OpenError::Network(error.to_string()))?;
+        let peer_id = net.local_peer_id();
+        let addrs: Vec<String> = net
+            .listen_addrs()
+            .await
+            .into_iter()
+            .map(|addr| {
+                addr.with_p2p(peer_id)
+                    .unwrap_or_else(|addr| addr)
+                    .to_string()
+            })
+            .collect();
+        let public = public_info(&opened.name, &opened.devices, &opened.account, addrs);
+        config.data_dir.write_public(&public)?;
+
+        let (commands_tx, commands) = mpsc::channel(256);
+        let (completions_tx, completions) = mpsc::channel(256);
+        let (events, _) = broadcast::channel(1024);
+        let (shutdown_tx, shutdown) = oneshot::channel();
+        let stats = Arc::new(Stats::default());
+        let me = opened.user.public_key();
+        let engine = Engine {
+            store: opened.store.clone(),
+            account: opened.account,
+            store_key: opened.store_key,
+            me,
+            my_devices: opened.devices,
+            net,
+            outbox: Outbox::new(config.outbox.clone()),
+            events: events.clone(),
+            stats: stats.clone(),
+            peers: HashMap::new(),
+            peer_ids: HashMap::new(),
+            completions: completions_tx,
+        };
+        let engine = tokio::spawn(engine.run(commands, net_events, completions, shutdown));
+        let handle = NodeHandle {
+            commands: commands_tx,
+            events,
+            store: opened.store,
+            me,
+            info: Arc::new(RwLock::new(public)),
+            stats,
+            api_url: Arc::new(RwLock::new(None)),
+        };
+        let mut node = Node {
+            handle,
+            engine,
+            api: None,
+            shutdown: Some(shutdown_tx),
+            _lock: lock,
+        };
+        if let Some(addr) = config.api {
+            let token = crate::api::new_token();
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| OpenError::Io {
+                    path: config.data_dir.root().to_path_buf(),
+                    source,
+                })?;
+            let local = listener.local_addr().map_err(|source| OpenError::Io {
+                path: config.data_dir.root().to_path_buf(),
+                source,
+            })?;
+            let url = format!("http://{local}");
+            let (stop_tx, stop) = oneshot::channel::<()>();
+            let router = crate::api::router(node.handle.clone(), token.clone());
+            let task = tokio::spawn(async move {
+                let _ = axum::serve(listener, router)
+                    .with_graceful_shutdown(async {
+                        let _ = stop.await;
+                    })
+                    .await;
+            });
+            config.data_dir.write_api(&ApiInfo {
+                url: url.clone(),
+                token: token.as_str().to_owned(),
+                pid: std::process::id(),
+            })?;
+            if let Ok(mut slot) = node.handle.api_url.write() {
+                *slot = Some(url);
+            }
+            node.api = Some((task, stop_tx));
+        }
+        Ok(node)
+    }
+
+    pub fn handle(&self) -> NodeHandle {
+        self.handle.clone()
+    }
+
+    /// Stops the API, the engine and the network, then closes the store.
+    pub async fn shutdown(mut self, data_dir: &DataDir) {
+        if let Some((task, stop)) = self.api.take() {
+            let _ = stop.send(());
+            let _ = task.await;
+            data_dir.remove_api();
+        }
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let _ = (&mut self.engine).await;
+        self.handle.store.close().await;
+    }
+}
+
+impl NodeHandle {
+    /// Public facts about this node (user id, device id, card with current addresses).
+    pub fn info(&self) -> PublicInfo {
+        self.info
+            .read()
+            .map(|info| info.clone())
+            .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    }
+
+    pub fn user(&self) -> UserKey {
+        self.me
+    }
+
+    /// URL of the local API, when it runs.
+    pub fn api_url(&self) -> Option<String> {
+        self.api_url.read().ok().and_then(|url| url.clone())
+    }
+
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
+    }
+
+    /// New messages and status changes, from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
+        self.events.subscribe()
+    }
+
+    /// Adds a contact from an `omega:` card (or refreshes it), with an optional local alias.
+    pub async fn add_contact(
+        &self,
+        card: &str,
+        alias: Option<&str>,
+    ) -> Result<ContactView, NodeError> {
+        let card = ContactCard::parse_uri(card)?;
+        if card.user() == self.me {
+            return Err(NodeError::OwnCard);
+        }
+        if let Some(alias) = alias {
+            validate_alias(alias)?;
+        }
+        let existing = self.store.contact(card.user().as_bytes()).await?;
+        let row = ContactRow {
+            user_key: card.user().as_bytes().to_vec(),
+            user_id: card.user().user_id(),
+            alias: alias.map(str::to_owned),
+            name: card.name.clone(),
+            device_list: card.devices.signed.encode_to_vec(),
+            device_list_version: card.devices.version as i64,
+            addrs: card.addrs.clone(),
+            verified: existing.as_ref().is_some_and(|contact| contact.verified),
+            added_ms: now_ms() as i64,
+        };
+        self.store.upsert_contact(&row).await?;
+        self.command(Command::ContactChanged { user: card.user() })
+            .await?;
+        self.contact_view(&card.user().user_id()).await
+    }
+
+    /// Every contact.
+    pub async fn contacts(&self) -> Result<Vec<ContactView>, NodeError> {
+        let rows = self.store.contacts().await?;
+        Ok(rows.iter().map(|row| self.view_of(row)).collect())
+    }
+
+    /// One contact, by alias, user id or unambiguous name.
+    pub async fn contact_view(&self, name: &str) -> Result<ContactView, NodeError> {
+        let row = self.find_contact(name).await?;
+        Ok(self.view_of(&row))
+    }
+
+    /// Marks a contact verified. With `safety_number`, it must match ours (spaces ignored).
+    pub async fn verify_contact(
+        &self,
+        name: &str,
+        entered: Option<&str>,
+    ) -> Result<ContactView, NodeError> {
+        let row = self.find_contact(name).await?;
+        let view = self.view_of(&row);
+        if let Some(entered) = entered {
+            let digits = |text: &str| {
+                text.chars()
+                    .filter(char::is_ascii_digit)
+                    .collect::<String>()
+            };
+            if digits(entered) != digits(&view.safety_number) {
+                return Err(NodeError::SafetyNumberMismatch {
+                    entered: entered.trim().to_owned(),
+                    ours: view.safety_number,
+                });
+            }
+        }
+        self.store.set_contact_verified(&row.user_key, true).await?;
+        self.contact_view(name).await
+    }
+
+    /// Queues a text message. Returns once it is durably in the outbox (status `queued`).
+    pub async fn send_text(&self, to: &str, text: &str) -> Result<MessageView, NodeError> {
+        let contact = self.find_contact(to).await?;
+        let user = UserKey::from_bytes(&contact.user_key)
+            .map_err(|error| NodeError::Internal(error.to_string()))?;
+        let (reply, answer) = oneshot::channel();
+        self.command(Command::Send {
+            to: user,
+            text: text.to_owned(),
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| NodeError::ShuttingDown)?
+    }
+
+    /// Marks a conversation read and sends read receipts. Returns how many messages were marked.
+    pub async fn mark_read(&self, with: &str) -> Result<usize, NodeError> {
+        let contact = self.find_contact(with).await?;
+        let peer = UserKey::from_bytes(&contact.user_key)
+            .map_err(|error| NodeError::Internal(error.to_string()))?;
+        let (reply, answer) = oneshot::channel();
+        self.command(Command::MarkRead { peer, reply }).await?;
+        answer.await.map_err(|_| NodeError::ShuttingDown)?
+    }
+
+    /// The last `limit` messages, of one conversation or all.
+    pub async fn messages(
+        &self,
+        with: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<MessageView>, NodeError> {
+        let contacts = self.store.contacts().await?;
+        let names: HashMap<Vec<u8>, String> = contacts
+            .iter()
+            .map(|contact| (contact.user_key.clone(), contact.display_name().to_owned()))
+            .collect();
+        let peer = match with {
+            Some(name) => Some(self.find_contact(name).await?.user_key),
+            None => None,
+        };
+        let rows = self.store.messages(peer.as_deref(), limit).await?;
+        Ok(rows
+            .iter()
+            .map(|row| MessageView::new(row, &self.me, names.get(&row.peer_user).cloned()))
+            .collect())
+    }
+
+    /// One message by id.
+    pub async fn message(&self, message_id: &str) -> Result<MessageView, NodeError> {
+        let row =
+            self.store
+                .message(message_id)
+                .await?
+                .ok_or_else(|| NodeError::UnknownMessage {
+                    id: message_id.to_owned(),
+                })?;
+        Ok(MessageView::new(&row, &self.me, None))
+    }
+
+    /// Waits until an outgoing message reaches `wanted` (or a later status), or `timeout` passes.
+    /// Returns the message as it is then; the caller compares the status.
+    pub async fn wait_for_status(
+        &self,
+        message_id: &str,
+        wanted: Status,
+        timeout: Duration,
+    ) -> Result<MessageView, NodeError> {
+        let mut events = self.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let message = self.message(message_id).await?;
+            let reached = Status::parse(&message.status)
+                .is_some_and(|status| status.rank() >= wanted.rank() && status != Status::Failed);
+            if reached || message.status == Status::Failed.as_str() {
+                return Ok(message);
+            }
+            match tokio::time::timeout_at(deadline, events.recv()).await {
+                Err(_) => return Ok(message),
+                Ok(Err(broadcast::error::RecvError::Closed)) => {
+                    return Err(NodeError::ShuttingDown);
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+
+    async fn find_contact(&self, name: &str) -> Result<ContactRow, NodeError> {
+        self.store
+            .find_contact(name.trim())
+            .await?
+            .ok_or_else(|| NodeError::UnknownContact {
+                name: name.to_owned(),
+            })
+    }
+
+    fn view_of(&self, row: &ContactRow) -> ContactView {
+        let devices = v1::SignedDeviceList::decode(row.device_list.as_slice())
+            .ok()
+            .and_then(|signed| verify_device_list(&signed, None).ok())
+            .map_or(0, |list| list.devices.len());
+        let number = UserKey::from_bytes(&row.user_key)
+            .map(|key| safety_number(&self.me, &key))
+            .unwrap_or_default();
+        ContactView::new(row, devices, number)
+    }
+
+    async fn command(&self, command: Command) -> Result<(), NodeError> {
+        self.commands
+            .send(command)
+            .await
+            .map_err(|_| NodeError::ShuttingDown)
+    }
+}
+
+fn validate_alias(alias: &str) -> Result<(), NodeError> {
+    let ok = !alias.trim().is_empty()
+        && alias.chars().count() <= 64
+        && !alias.chars().any(|c| c.is_control() || c.is_whitespace());
+    if ok {
+        Ok(())
+    } else {
+        Err(NodeError::InvalidInput(
+            "an alias is 1 to 64 characters without spaces".into(),
+        ))
+    }
+}
