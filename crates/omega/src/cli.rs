@@ -1,0 +1,144 @@
+//! The command line (clap). The contract scripts rely on is documented in README.md.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "omega",
+    version,
+    about = "Private, offline-first messaging: node, server and hub in one binary"
+)]
+pub struct Cli {
+    /// Data directory of the identity (default: the platform data dir, e.g. ~/.local/share/omega).
+    #[arg(long, global = true, env = "OMEGA_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Log as JSON lines on stderr (level from env OMEGA_LOG, default warn).
+    #[arg(long, global = true)]
+    pub log_json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new identity (user key, first device) in the data directory.
+    Init {
+        /// Your display name, shown to contacts.
+        #[arg(long)]
+        name: String,
+    },
+    /// Show your user id, device id, contact card and fingerprint.
+    Id,
+    /// Run the node in the foreground (Ctrl-C or SIGTERM stops it cleanly).
+    Node(NodeArgs),
+    /// Manage contacts.
+    #[command(subcommand)]
+    Contact(ContactCommand),
+    /// Send a text message (exits once it is durably queued, or reached --wait).
+    Send {
+        /// Alias, user id or name of the contact.
+        to: String,
+        text: String,
+        /// Wait until the message reaches this status.
+        #[arg(long, value_enum)]
+        wait: Option<WaitFor>,
+        /// Seconds to wait with --wait.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+    },
+    /// List messages, oldest first.
+    Messages {
+        /// Only the conversation with this contact.
+        #[arg(long)]
+        with: Option<String>,
+        /// At most this many (the most recent).
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..=100000))]
+        limit: i64,
+    },
+    /// Mark a conversation read (sends read receipts).
+    Read {
+        /// Alias, user id or name of the contact.
+        with: String,
+    },
+    /// Start everything on embedded defaults: for now, a node with a fresh identity on first run.
+    Up(UpArgs),
+    /// Measure performance against raw baselines in the same run.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// libp2p listen address(es).
+    #[arg(long, num_args = 1.., default_values_t = ["/ip4/0.0.0.0/tcp/0".to_string()])]
+    pub listen: Vec<String>,
+    /// Loopback address of the local API.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub api: SocketAddr,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Display name for the identity created on first run (default: $USER).
+    #[arg(long)]
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContactCommand {
+    /// Add a contact from their `omega:` card.
+    Add {
+        card: String,
+        /// A short local name to address them by.
+        #[arg(long)]
+        alias: Option<String>,
+    },
+    /// List contacts.
+    List,
+    /// Show the safety number with a contact and mark them verified.
+    Verify {
+        /// Alias, user id or name.
+        name: String,
+        /// The safety number your contact reads to you; it must match (spaces ignored).
+        #[arg(long)]
+        safety_number: Option<String>,
+        /// Mark verified after comparing the numbers yourself.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Two nodes on loopback, 256-byte messages, against raw libp2p and raw vodozemac.
+    Msg {
+        /// Messages per measurement.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(10..=1_000_000))]
+        count: u32,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum WaitFor {
+    Sent,
+    Delivered,
+    Read,
+}
+
+impl WaitFor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitFor::Sent => "sent",
+            WaitFor::Delivered => "delivered",
+            WaitFor::Read => "read",
+        }
+    }
+}

@@ -1,0 +1,445 @@
+//! What each subcommand does.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use omega_core::{ContactView, DataDir, MessageView, Node, NodeConfig, OpenError, PublicInfo};
+use serde_json::json;
+use zeroize::Zeroizing;
+
+use crate::cli::{BenchCommand, Cli, Command, ContactCommand, NodeArgs};
+use crate::client::{Client, segment};
+use crate::{Exit, exit};
+
+pub fn run(cli: Cli) -> Result<()> {
+    let data_dir = DataDir::new(match &cli.data_dir {
+        Some(dir) => dir.clone(),
+        None => default_data_dir()?,
+    });
+    let json = cli.json;
+    match cli.command {
+        Command::Init { name } => init(&data_dir, &name, json),
+        Command::Id => id(&data_dir, json),
+        Command::Node(args) => run_node(&data_dir, &args, json, false),
+        Command::Up(args) => {
+            if !data_dir.is_initialized() {
+                let name = args
+                    .name
+                    .clone()
+                    .or_else(|| std::env::var("USER").ok())
+                    .unwrap_or_else(|| "me".to_owned());
+                init(&data_dir, &name, json)?;
+            }
+            run_node(&data_dir, &args.node, json, true)
+        }
+        Command::Contact(command) => contact(&data_dir, command, json),
+        Command::Send {
+            to,
+            text,
+            wait,
+            timeout,
+        } => send(
+            &data_dir,
+            &to,
+            &text,
+            wait.map(|w| w.as_str()),
+            timeout,
+            json,
+        ),
+        Command::Messages { with, limit } => messages(&data_dir, with.as_deref(), limit, json),
+        Command::Read { with } => {
+            let client = Client::connect(&data_dir)?;
+            let answer: serde_json::Value = client.post(
+                &format!("/v1/conversations/{}/read", segment(&with)),
+                &json!({}),
+            )?;
+            if json {
+                println!("{answer}");
+            } else {
+                println!("marked {} message(s) read", answer["marked"]);
+            }
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Msg { count }) => crate::bench::msg(count, json),
+    }
+}
+
+/// `$XDG_DATA_HOME/omega`, `~/.local/share/omega`, or the macOS / Windows equivalents.
+fn default_data_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|dir| !dir.is_empty()) {
+        return Ok(PathBuf::from(dir).join("omega"));
+    }
+    if cfg!(windows) {
+        if let Some(dir) = std::env::var_os("APPDATA") {
+            return Ok(PathBuf::from(dir).join("omega"));
+        }
+    }
+    let home = std::env::var_os("HOME")
+        .context("cannot find a data directory: set --data-dir or OMEGA_DATA_DIR")?;
+    let home = PathBuf::from(home);
+    Ok(if cfg!(target_os = "macos") {
+        home.join("Library/Application Support/omega")
+    } else {
+        home.join(".local/share/omega")
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// The passphrase from OMEGA_PASSPHRASE, or asked on the terminal (twice when creating).
+fn passphrase(confirm: bool) -> Result<Zeroizing<Vec<u8>>> {
+    if let Ok(value) = std::env::var("OMEGA_PASSPHRASE") {
+        return Ok(Zeroizing::new(value.into_bytes()));
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("no passphrase: set OMEGA_PASSPHRASE or run from a terminal to be asked");
+    }
+    let first = Zeroizing::new(rpassword::prompt_password("Passphrase: ")?);
+    if confirm {
+        let second = Zeroizing::new(rpassword::prompt_password("Repeat passphrase: ")?);
+        if *first != *second {
+            bail!("the passphrases differ");
+        }
+    }
+    Ok(Zeroizing::new(first.as_bytes().to_vec()))
+}
+
+fn map_open(error: OpenError) -> anyhow::Error {
+    match error {
+        OpenError::WrongPassphrase => Exit {
+            code: exit::WRONG_PASSPHRASE,
+            message: error.to_string(),
+        }
+        .into(),
+        other => other.into(),
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
+}
+
+fn init(data_dir: &DataDir, name: &str, json: bool) -> Result<()> {
+    if data_dir.is_initialized() {
+        bail!("{} already holds an identity", data_dir.root().display());
+    }
+    let passphrase = passphrase(true)?;
+    if passphrase.is_empty() {
+        bail!("the passphrase is empty");
+    }
+    let public = runtime()?
+        .block_on(data_dir.init(name, &passphrase, now_ms()))
+        .map_err(map_open)?;
+    print_id(&public, json, false);
+    Ok(())
+}
+
+fn id(data_dir: &DataDir, json: bool) -> Result<()> {
+    let public: PublicInfo = match Client::connect(data_dir) {
+        Ok(client) => client.get("/v1/id")?,
+        Err(_) => data_dir.read_public().map_err(map_open)?,
+    };
+    print_id(&public, json, true);
+    Ok(())
+}
+
+fn print_id(public: &PublicInfo, json: bool, qr: bool) {
+    if json {
+        println!(
+            "{}",
+            json!({
+                "user_id": public.user_id,
+                "device_id": public.device_id,
+                "name": public.name,
+                "card": public.card,
+                "fingerprint": public.fingerprint,
+            })
+        );
+        return;
+    }
+    println!("name:        {}", public.name);
+    println!("user id:     {}", public.user_id);
+    println!("device id:   {}", public.device_id);
+    println!("fingerprint: {}", public.fingerprint);
+    println!("card:        {}", public.card);
+    if qr {
+        if let Ok(card) = omega_crypto::ContactCard::parse_uri(&public.card) {
+            if let Ok(code) = card.to_terminal_qr() {
+                println!("\n{code}");
+            }
+        }
+    }
+}
+
+fn run_node(data_dir: &DataDir, args: &NodeArgs, json: bool, up: bool) -> Result<()> {
+    let listen = args
+        .listen
+        .iter()
+        .map(|addr| {
+            addr.parse()
+                .with_context(|| format!("invalid --listen address {addr:?} (expected a multiaddr like /ip4/0.0.0.0/tcp/4001)"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if !args.api.ip().is_loopback() {
+        bail!(
+            "--api must be a loopback address (got {}); the local API is for this machine only",
+            args.api
+        );
+    }
+    let passphrase = passphrase(false)?;
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let mut config = NodeConfig::new(data_dir.clone(), passphrase);
+        config.listen = listen;
+        config.api = Some(args.api);
+        let node = Node::start(config).await.map_err(map_open)?;
+        let handle = node.handle();
+        let info = handle.info();
+        let api = handle.api_url().unwrap_or_default();
+        if json {
+            println!(
+                "{}",
+                json!({"event": "started", "user_id": info.user_id, "device_id": info.device_id, "card": info.card, "api": api})
+            );
+        } else {
+            println!("Ômega node running as {} ({})", info.name, info.user_id);
+            println!("local API: {api}");
+            println!("your card (give it to your contacts):\n{}", info.card);
+            if up {
+                println!();
+                println!("Chat from another terminal (same --data-dir / OMEGA_DATA_DIR):");
+                println!("  omega contact add 'omega:...' --alias friend");
+                println!("  omega send friend 'hello'");
+                println!("  omega messages --with friend");
+            }
+            println!("Press Ctrl-C to stop.");
+        }
+        wait_for_signal().await;
+        if !json {
+            eprintln!("stopping…");
+        }
+        node.shutdown(data_dir).await;
+        Ok::<(), anyhow::Error>(())
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn contact(data_dir: &DataDir, command: ContactCommand, json: bool) -> Result<()> {
+    let client = Client::connect(data_dir)?;
+    match command {
+        ContactCommand::Add { card, alias } => {
+            let view: ContactView =
+                client.post("/v1/contacts", &json!({"card": card, "alias": alias}))?;
+            if json {
+                println!("{}", serde_json::to_string(&view)?);
+            } else {
+                println!(
+                    "added {} ({})",
+                    view.alias.as_deref().unwrap_or(&view.name),
+                    view.user_id
+                );
+                println!("safety number: {}", view.safety_number);
+                println!(
+                    "compare it with them, then: omega contact verify {} --yes",
+                    view.alias.as_deref().unwrap_or(&view.user_id)
+                );
+            }
+        }
+        ContactCommand::List => {
+            let contacts: Vec<ContactView> = client.get("/v1/contacts")?;
+            if json {
+                println!("{}", serde_json::to_string(&contacts)?);
+            } else if contacts.is_empty() {
+                println!("no contacts yet (omega contact add CARD --alias NAME)");
+            } else {
+                for contact in contacts {
+                    println!(
+                        "{:<16} {:<24} {} {}",
+                        contact.alias.as_deref().unwrap_or("-"),
+                        contact.name,
+                        if contact.verified {
+                            "verified  "
+                        } else {
+                            "unverified"
+                        },
+                        contact.user_id
+                    );
+                }
+            }
+        }
+        ContactCommand::Verify {
+            name,
+            safety_number,
+            yes,
+        } => {
+            if safety_number.is_none() && !yes {
+                let view: ContactView = client.get(&format!("/v1/contacts/{}", segment(&name)))?;
+                if json {
+                    println!("{}", serde_json::to_string(&view)?);
+                } else {
+                    println!(
+                        "safety number with {}:\n  {}",
+                        view.alias.as_deref().unwrap_or(&view.name),
+                        view.safety_number
+                    );
+                    println!("If theirs matches, run: omega contact verify {name} --yes");
+                    println!("(or pass --safety-number 'DIGITS' to have it checked)");
+                }
+                return Ok(());
+            }
+            let view: ContactView = client.post(
+                &format!("/v1/contacts/{}/verify", segment(&name)),
+                &json!({"safety_number": safety_number}),
+            )?;
+            if json {
+                println!("{}", serde_json::to_string(&view)?);
+            } else {
+                println!(
+                    "{} is now verified",
+                    view.alias.as_deref().unwrap_or(&view.name)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn send(
+    data_dir: &DataDir,
+    to: &str,
+    text: &str,
+    wait: Option<&str>,
+    timeout: u64,
+    json: bool,
+) -> Result<()> {
+    let client = Client::connect(data_dir)?;
+    let mut message: MessageView = client.post("/v1/messages", &json!({"to": to, "text": text}))?;
+    if let Some(wait) = wait {
+        message = client.get(&format!(
+            "/v1/messages/{}?wait={wait}&timeout_ms={}",
+            message.message_id,
+            Duration::from_secs(timeout).as_millis()
+        ))?;
+        let rank = |status: &str| {
+            ["queued", "sent", "delivered", "read"]
+                .iter()
+                .position(|s| *s == status)
+        };
+        let reached = rank(&message.status)
+            .zip(rank(wait))
+            .is_some_and(|(got, want)| got >= want);
+        if !reached {
+            if json {
+                println!("{}", serde_json::to_string(&message)?);
+            }
+            return Err(Exit {
+                code: exit::WAIT_TIMEOUT,
+                message: format!(
+                    "message {} is {} after {timeout}s, not {wait} (it stays queued and will be retried)",
+                    message.message_id, message.status
+                ),
+            }
+            .into());
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string(&message)?);
+    } else {
+        println!("{} {}", message.message_id, message.status);
+    }
+    Ok(())
+}
+
+fn messages(data_dir: &DataDir, with: Option<&str>, limit: i64, json: bool) -> Result<()> {
+    let client = Client::connect(data_dir)?;
+    let mut path = format!("/v1/messages?limit={limit}");
+    if let Some(with) = with {
+        path.push_str(&format!("&with={}", segment(with)));
+    }
+    let messages: Vec<MessageView> = client.get(&path)?;
+    if json {
+        println!("{}", serde_json::to_string(&messages)?);
+        return Ok(());
+    }
+    for message in messages {
+        let who = message.peer.clone().unwrap_or_else(|| {
+            let other = if message.direction == "in" {
+                &message.from
+            } else {
+                &message.to
+            };
+            other.chars().take(12).collect()
+        });
+        let arrow = if message.direction == "in" {
+            format!("{who} →")
+        } else {
+            format!("→ {who}")
+        };
+        println!(
+            "{} {arrow}: {} [{}]",
+            format_time(message.timestamp),
+            message.text,
+            message.status
+        );
+    }
+    Ok(())
+}
+
+/// `YYYY-MM-DD HH:MM:SS` in UTC.
+fn format_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_utc_time() {
+        assert_eq!(super::format_time(0), "1970-01-01 00:00:00");
+        assert_eq!(super::format_time(1_700_000_000_000), "2023-11-14 22:13:20");
+    }
+}
