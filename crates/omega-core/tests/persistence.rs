@@ -151,3 +151,39 @@ async fn second_node_on_same_data_dir_is_refused() {
     let again = identity.start().await;
     again.shutdown(&identity.data_dir).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_message_survives_a_sender_restart() {
+    let alice_id = Identity::create("Alice").await;
+    let bob_id = Identity::create("Bob").await;
+    let bob = bob_id.start().await;
+    let bob_card = bob.handle().info().card;
+    bob.shutdown(&bob_id.data_dir).await;
+
+    let alice = alice_id.start().await;
+    let a = alice.handle();
+    a.add_contact(&bob_card, Some("bob"))
+        .await
+        .expect("add bob");
+    let sent = a
+        .send_text("bob", "written while bob was away")
+        .await
+        .expect("send");
+    alice.shutdown(&alice_id.data_dir).await;
+
+    // Alice comes back first, then Bob on his old address: the durable outbox delivers.
+    let alice = alice_id.start().await;
+    let a = alice.handle();
+    assert_eq!(
+        a.message(&sent.message_id).await.expect("message").status,
+        "queued"
+    );
+    let bob = bob_id.start_on(&same_port(&bob_card)).await;
+    wait_all(&a, &[sent.message_id.clone()], Status::Delivered).await;
+    assert_eq!(
+        incoming_texts(&bob.handle(), &a.info().user_id).await,
+        ["written while bob was away"]
+    );
+    alice.shutdown(&alice_id.data_dir).await;
+    bob.shutdown(&bob_id.data_dir).await;
+}

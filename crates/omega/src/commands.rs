@@ -202,6 +202,8 @@ fn run_node(data_dir: &DataDir, args: &NodeArgs, json: bool, up: bool) -> Result
         config.listen = listen;
         config.api = Some(args.api);
         let node = Node::start(config).await.map_err(map_open)?;
+        // Handlers are installed before "started" is printed, so a signal right after it is handled.
+        let signals = Signals::install()?;
         let handle = node.handle();
         let info = handle.info();
         let api = handle.api_url().unwrap_or_default();
@@ -223,7 +225,7 @@ fn run_node(data_dir: &DataDir, args: &NodeArgs, json: bool, up: bool) -> Result
             }
             println!("Press Ctrl-C to stop.");
         }
-        wait_for_signal().await;
+        signals.wait().await;
         if !json {
             eprintln!("stopping…");
         }
@@ -232,22 +234,39 @@ fn run_node(data_dir: &DataDir, args: &NodeArgs, json: bool, up: bool) -> Result
     })
 }
 
-async fn wait_for_signal() {
+/// SIGINT (Ctrl-C) and SIGTERM, registered up front.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut term) = signal(SignalKind::terminate()) else {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Signals> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Signals {
+                interrupt: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+                terminate: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(Signals {})
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = &mut self;
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
