@@ -144,7 +144,11 @@ async fn second_node_on_same_data_dir_is_refused() {
         "second start: {:?}",
         second.err()
     );
-    assert!(first.handle().stats().received == 0);
+    assert_eq!(
+        first.handle().info().user_id,
+        identity.public.user_id,
+        "the first node keeps running"
+    );
     first.shutdown(&identity.data_dir).await;
 
     // Once the first node stopped, the directory can be opened again.

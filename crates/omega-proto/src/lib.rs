@@ -9,10 +9,13 @@
 //! `omega-crypto`, transport in `omega-net`.
 //!
 //! ```
-//! use omega_proto::{decode_envelope, v1::Envelope, Message};
-//! let envelope = Envelope { version: 1, message_id: vec![7; 16], ..Default::default() };
-//! let bytes = envelope.encode_to_vec();
-//! assert_eq!(decode_envelope(&bytes).unwrap().message_id, vec![7; 16]);
+//! use omega_proto::{decode_ack, decode_envelope, v1, Message};
+//! let ack = v1::Ack { message_id: vec![7; 16], status: v1::AckStatus::Accepted as i32, reason: String::new() };
+//! assert_eq!(decode_ack(&ack.encode_to_vec()).unwrap(), ack);
+//! // An envelope missing its keys, signature and ciphertext is refused with a precise error.
+//! let envelope = v1::Envelope { version: 1, message_id: vec![7; 16], ..Default::default() };
+//! let error = decode_envelope(&envelope.encode_to_vec()).unwrap_err();
+//! assert_eq!(error.to_string(), "envelope.sender_user must be 32 bytes, got 0");
 //! ```
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
@@ -283,5 +286,32 @@ mod tests {
             let _ = decode_keys_response(&bytes);
             let _ = decode_contact_card(&bytes);
         }
+    }
+}
+
+#[cfg(test)]
+mod fuzz_corpus {
+    /// Replays the fuzz corpus (`fuzz/corpus/envelope`) as a unit test: nothing may panic, and the
+    /// structurally valid seed must still decode.
+    #[test]
+    fn fuzz_corpus_replays_without_panic() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/envelope");
+        let mut replayed = 0;
+        for entry in std::fs::read_dir(&dir).expect("corpus directory") {
+            let path = entry.expect("corpus entry").path();
+            let bytes = std::fs::read(&path).expect("corpus file");
+            let decoded = crate::decode_envelope(&bytes);
+            if path
+                .file_name()
+                .is_some_and(|name| name == "valid-structure")
+            {
+                assert!(decoded.is_ok(), "{}", path.display());
+            }
+            let _ = crate::decode_content(&bytes);
+            let _ = crate::decode_keys_response(&bytes);
+            replayed += 1;
+        }
+        assert!(replayed >= 5, "corpus has {replayed} entries");
     }
 }

@@ -34,7 +34,11 @@ pub enum Command {
         name: String,
     },
     /// Show your user id, device id, contact card and fingerprint.
-    Id,
+    Id {
+        /// Print only the `omega:` card (for pasting or piping).
+        #[arg(long)]
+        card: bool,
+    },
     /// Run the node in the foreground (Ctrl-C or SIGTERM stops it cleanly).
     Node(NodeArgs),
     /// Manage contacts.

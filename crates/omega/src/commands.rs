@@ -21,7 +21,7 @@ pub fn run(cli: Cli) -> Result<()> {
     let json = cli.json;
     match cli.command {
         Command::Init { name } => init(&data_dir, &name, json),
-        Command::Id => id(&data_dir, json),
+        Command::Id { card } => id(&data_dir, json, card),
         Command::Node(args) => run_node(&data_dir, &args, json, false),
         Command::Up(args) => {
             if !data_dir.is_initialized() {
@@ -143,12 +143,16 @@ fn init(data_dir: &DataDir, name: &str, json: bool) -> Result<()> {
     Ok(())
 }
 
-fn id(data_dir: &DataDir, json: bool) -> Result<()> {
+fn id(data_dir: &DataDir, json: bool, card_only: bool) -> Result<()> {
     let public: PublicInfo = match Client::connect(data_dir) {
         Ok(client) => client.get("/v1/id")?,
         Err(_) => data_dir.read_public().map_err(map_open)?,
     };
-    print_id(&public, json, true);
+    if card_only {
+        println!("{}", public.card);
+    } else {
+        print_id(&public, json, true);
+    }
     Ok(())
 }
 

@@ -57,16 +57,25 @@ impl NodeProcess {
     /// Starts a node and waits for its "started" line (the API is up once it is printed).
     fn start(dir: &Path, port: u16) -> NodeProcess {
         let mut child = omega(dir)
-            .args(["--json", "node", "--listen", &format!("/ip4/127.0.0.1/tcp/{port}"), "--api", "127.0.0.1:0"])
+            .args([
+                "--json",
+                "node",
+                "--listen",
+                &format!("/ip4/127.0.0.1/tcp/{port}"),
+                "--api",
+                "127.0.0.1:0",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn node");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read node output");
-        let started: Value = serde_json::from_str(&line)
-            .unwrap_or_else(|_| panic!("node did not start: {line:?}"));
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read node output");
+        let started: Value =
+            serde_json::from_str(&line).unwrap_or_else(|_| panic!("node did not start: {line:?}"));
         assert_eq!(started["event"], "started");
         NodeProcess { child }
     }
@@ -74,7 +83,10 @@ impl NodeProcess {
     /// SIGTERM and wait: the clean shutdown path.
     fn stop(mut self) {
         let pid = self.child.id().to_string();
-        let status = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
         assert!(status.success());
         let exit = self.child.wait().expect("wait");
         assert!(exit.success(), "node exited with {exit:?}");
@@ -101,7 +113,10 @@ fn init(root: &Path, name: &str) -> PathBuf {
 }
 
 fn card(dir: &Path) -> String {
-    json(dir, &["id"])["card"].as_str().expect("card").to_owned()
+    json(dir, &["id"])["card"]
+        .as_str()
+        .expect("card")
+        .to_owned()
 }
 
 fn messages(dir: &Path, with: &str) -> Vec<Value> {
@@ -119,7 +134,10 @@ fn wait_until(dir: &Path, with: &str, what: &str, done: impl Fn(&[Value]) -> boo
         if done(&list) {
             return list;
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}: {list:#?}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}: {list:#?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -133,7 +151,10 @@ fn texts(list: &[Value], direction: &str) -> Vec<String> {
 
 fn all_delivered(list: &[Value], count: usize) -> bool {
     let out: Vec<_> = list.iter().filter(|m| m["direction"] == "out").collect();
-    out.len() == count && out.iter().all(|m| m["status"] == "delivered" || m["status"] == "read")
+    out.len() == count
+        && out
+            .iter()
+            .all(|m| m["status"] == "delivered" || m["status"] == "read")
 }
 
 #[test]
@@ -160,8 +181,16 @@ fn two_cli_nodes_chat_both_ways_every_message_once_in_order_and_delivered() {
     let at_bob = wait_until(&bob, "alice", "bob's messages delivered", |list| {
         all_delivered(list, count) && texts(list, "in").len() >= count
     });
-    assert_eq!(texts(&at_bob, "in"), expected_at_bob, "exactly once, in order");
-    assert_eq!(texts(&at_alice, "in"), expected_at_alice, "exactly once, in order");
+    assert_eq!(
+        texts(&at_bob, "in"),
+        expected_at_bob,
+        "exactly once, in order"
+    );
+    assert_eq!(
+        texts(&at_alice, "in"),
+        expected_at_alice,
+        "exactly once, in order"
+    );
     let first = &at_bob.iter().find(|m| m["direction"] == "in").unwrap();
     for field in ["message_id", "from", "to", "text", "status", "timestamp"] {
         assert!(!first[field].is_null(), "messages --json has {field}");
@@ -176,13 +205,18 @@ fn send_wait_delivered_returns_after_delivery_and_read_receipts_flow_back() {
     let _alice_node = NodeProcess::start(&alice, 0);
     let _bob_node = NodeProcess::start(&bob, 0);
     ok(&alice, &["contact", "add", &card(&bob), "--alias", "bob"]);
-    let sent = json(&alice, &["send", "bob", "are you there?", "--wait", "delivered"]);
+    let sent = json(
+        &alice,
+        &["send", "bob", "are you there?", "--wait", "delivered"],
+    );
     assert_eq!(sent["status"], "delivered");
     // Bob never added Alice: her first message makes her a (nameless) contact he can answer.
     let incoming = messages(&bob, &sent["from"].as_str().unwrap().to_owned());
     assert_eq!(texts(&incoming, "in"), ["are you there?"]);
     ok(&bob, &["read", sent["from"].as_str().unwrap()]);
-    wait_until(&alice, "bob", "read receipt", |list| list.iter().all(|m| m["status"] == "read"));
+    wait_until(&alice, "bob", "read receipt", |list| {
+        list.iter().all(|m| m["status"] == "read")
+    });
 }
 
 #[test]
@@ -199,15 +233,29 @@ fn offline_recipient_gets_message_when_it_starts_without_user_action() {
 
     let sent = json(&alice, &["send", "bob", "while you were away"]);
     assert_eq!(sent["status"], "queued");
-    let waited = run(&alice, &["send", "bob", "second", "--wait", "sent", "--timeout", "1"]);
-    assert_eq!(waited.status.code(), Some(5), "--wait gives up with exit 5, the message stays queued");
+    let waited = run(
+        &alice,
+        &["send", "bob", "second", "--wait", "sent", "--timeout", "1"],
+    );
+    assert_eq!(
+        waited.status.code(),
+        Some(5),
+        "--wait gives up with exit 5, the message stays queued"
+    );
     let list = messages(&alice, "bob");
-    assert!(list.iter().all(|m| m["status"] == "queued"), "nothing leaves while bob is offline: {list:#?}");
+    assert!(
+        list.iter().all(|m| m["status"] == "queued"),
+        "nothing leaves while bob is offline: {list:#?}"
+    );
 
     let _bob_node = NodeProcess::start(&bob, bob_port);
-    let at_bob = wait_until(&bob, "alice", "bob receives after restart", |list| texts(list, "in").len() >= 2);
+    let at_bob = wait_until(&bob, "alice", "bob receives after restart", |list| {
+        texts(list, "in").len() >= 2
+    });
     assert_eq!(texts(&at_bob, "in"), ["while you were away", "second"]);
-    wait_until(&alice, "bob", "delivered status", |list| all_delivered(list, 2));
+    wait_until(&alice, "bob", "delivered status", |list| {
+        all_delivered(list, 2)
+    });
     drop(alice_node);
 }
 
@@ -233,19 +281,31 @@ fn kill_9_after_send_returned_loses_nothing_and_duplicates_nothing() {
 
     let _bob_node = NodeProcess::start(&bob, bob_port);
     let _alice_node = NodeProcess::start(&alice, alice_port);
-    let at_bob = wait_until(&bob, "alice", "messages after the crash", |list| texts(list, "in").len() >= 6);
-    wait_until(&alice, "bob", "delivered after the crash", |list| all_delivered(list, 6));
+    let at_bob = wait_until(&bob, "alice", "messages after the crash", |list| {
+        texts(list, "in").len() >= 6
+    });
+    wait_until(&alice, "bob", "delivered after the crash", |list| {
+        all_delivered(list, 6)
+    });
     let expected: Vec<String> = std::iter::once("before".to_owned())
         .chain((0..5).map(|n| format!("survives {n}")))
         .collect();
-    assert_eq!(texts(&at_bob, "in"), expected, "nothing lost, nothing twice");
+    assert_eq!(
+        texts(&at_bob, "in"),
+        expected,
+        "nothing lost, nothing twice"
+    );
 }
 
 #[test]
 fn commands_without_a_running_node_say_so_plainly() {
     let root = tempfile::tempdir().unwrap();
     let alice = init(root.path(), "alice");
-    for args in [&["messages"][..], &["send", "bob", "hi"], &["contact", "list"]] {
+    for args in [
+        &["messages"][..],
+        &["send", "bob", "hi"],
+        &["contact", "list"],
+    ] {
         let output = run(&alice, args);
         assert_eq!(output.status.code(), Some(3), "{args:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -287,8 +347,14 @@ fn garbage_input_gets_clear_errors() {
     assert!(String::from_utf8_lossy(&public_api.stderr).contains("loopback"));
     let _node = NodeProcess::start(&alice, 0);
     for (args, expected) in [
-        (&["contact", "add", "omega:garbage"][..], "invalid contact card"),
-        (&["contact", "add", "https://example.com"], "invalid contact card"),
+        (
+            &["contact", "add", "omega:garbage"][..],
+            "invalid contact card",
+        ),
+        (
+            &["contact", "add", "https://example.com"],
+            "invalid contact card",
+        ),
         (&["contact", "add", &card(&alice)], "your own"),
         (&["send", "nobody", "hi"], "no contact named"),
         (&["messages", "--with", "nobody"], "no contact named"),

@@ -1,0 +1,10 @@
+//! Fuzzes `omega:` card parsing (must never panic).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = omega_crypto::ContactCard::parse_uri(text);
+    }
+});
