@@ -7,7 +7,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -296,9 +296,7 @@ async fn mark_read(State(state): State<AppState>, Path(name): Path<String>) -> A
 
 async fn events(
     State(state): State<AppState>,
-    headers: HeaderMap,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let _ = headers;
     let stream = BroadcastStream::new(state.node.subscribe()).filter_map(|event| {
         let event = event.ok()?;
         let data = serde_json::to_string(&event).ok()?;

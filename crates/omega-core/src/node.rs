@@ -38,7 +38,13 @@ impl NodeConfig {
         NodeConfig {
             data_dir,
             passphrase,
-            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("static multiaddr")],
+            listen: vec![
+                Multiaddr::empty()
+                    .with(libp2p::multiaddr::Protocol::Ip4(
+                        std::net::Ipv4Addr::LOCALHOST,
+                    ))
+                    .with(libp2p::multiaddr::Protocol::Tcp(0)),
+            ],
             api: None,
             outbox: outbox::Config::default(),
             request_timeout: Duration::from_secs(10),

@@ -221,6 +221,11 @@ fn run_node(data_dir: &DataDir, args: &NodeArgs, json: bool, up: bool) -> Result
             println!("local API: {api}");
             println!("your card (give it to your contacts):\n{}", info.card);
             if up {
+                if let Ok(card) = omega_crypto::ContactCard::parse_uri(&info.card) {
+                    if let Ok(code) = card.to_terminal_qr() {
+                        println!("\n{code}");
+                    }
+                }
                 println!();
                 println!("Chat from another terminal (same --data-dir / OMEGA_DATA_DIR):");
                 println!("  omega contact add 'omega:...' --alias friend");
