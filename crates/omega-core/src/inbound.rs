@@ -134,12 +134,12 @@ impl Engine {
                 break;
             }
         }
-        if decrypted.is_none() && pre_key {
-            if let Ok((session, plaintext)) =
+        if decrypted.is_none()
+            && pre_key
+            && let Ok((session, plaintext)) =
                 self.account.create_inbound(&device.curve25519, ciphertext)
-            {
-                decrypted = Some((session, plaintext, true));
-            }
+        {
+            decrypted = Some((session, plaintext, true));
         }
         let Some((session, plaintext, account_changed)) = decrypted else {
             return self.refuse(&stats.refused_undecryptable, &id, "cannot decrypt");
@@ -228,13 +228,13 @@ impl Engine {
                 Stats::bump(&stats.received);
                 self.schedule(&queued);
                 self.emit_changes(&changes);
-                if let Some(message) = &commit.message {
-                    if let Ok(Some(row)) = self.store.message(&message.message_id).await {
-                        let name = self.peers.get(&sender).map(|info| info.name.clone());
-                        let _ = self.events.send(NodeEvent::Message {
-                            message: MessageView::new(&row, &self.me, name),
-                        });
-                    }
+                if let Some(message) = &commit.message
+                    && let Ok(Some(row)) = self.store.message(&message.message_id).await
+                {
+                    let name = self.peers.get(&sender).map(|info| info.name.clone());
+                    let _ = self.events.send(NodeEvent::Message {
+                        message: MessageView::new(&row, &self.me, name),
+                    });
                 }
                 Some(ack(&id, v1::AckStatus::Accepted, ""))
             }
@@ -276,12 +276,11 @@ impl Engine {
 
     /// Reverts the in-memory account to the stored one (after a failed commit).
     async fn reload_account(&mut self) {
-        if let Ok(Some(identity)) = self.store.identity().await {
-            if let Ok(account) =
+        if let Ok(Some(identity)) = self.store.identity().await
+            && let Ok(account) =
                 omega_crypto::DeviceAccount::from_pickle(&identity.account_pickle, &self.store_key)
-            {
-                self.account = account;
-            }
+        {
+            self.account = account;
         }
     }
 }

@@ -71,10 +71,10 @@ fn default_data_dir() -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("XDG_DATA_HOME").filter(|dir| !dir.is_empty()) {
         return Ok(PathBuf::from(dir).join("omega"));
     }
-    if cfg!(windows) {
-        if let Some(dir) = std::env::var_os("APPDATA") {
-            return Ok(PathBuf::from(dir).join("omega"));
-        }
+    if cfg!(windows)
+        && let Some(dir) = std::env::var_os("APPDATA")
+    {
+        return Ok(PathBuf::from(dir).join("omega"));
     }
     let home = std::env::var_os("HOME")
         .context("cannot find a data directory: set --data-dir or OMEGA_DATA_DIR")?;
@@ -176,11 +176,16 @@ fn print_id(public: &PublicInfo, json: bool, qr: bool) {
     println!("fingerprint: {}", public.fingerprint);
     println!("card:        {}", public.card);
     if qr {
-        if let Ok(card) = omega_crypto::ContactCard::parse_uri(&public.card) {
-            if let Ok(code) = card.to_terminal_qr() {
-                println!("\n{code}");
-            }
-        }
+        print_qr(&public.card);
+    }
+}
+
+/// Prints a card as a terminal QR code (nothing if it does not fit in one).
+fn print_qr(card: &str) {
+    if let Ok(card) = omega_crypto::ContactCard::parse_uri(card)
+        && let Ok(code) = card.to_terminal_qr()
+    {
+        println!("\n{code}");
     }
 }
 
@@ -221,11 +226,7 @@ fn run_node(data_dir: &DataDir, args: &NodeArgs, json: bool, up: bool) -> Result
             println!("local API: {api}");
             println!("your card (give it to your contacts):\n{}", info.card);
             if up {
-                if let Ok(card) = omega_crypto::ContactCard::parse_uri(&info.card) {
-                    if let Ok(code) = card.to_terminal_qr() {
-                        println!("\n{code}");
-                    }
-                }
+                print_qr(&info.card);
                 println!();
                 println!("Chat from another terminal (same --data-dir / OMEGA_DATA_DIR):");
                 println!("  omega contact add 'omega:...' --alias friend");

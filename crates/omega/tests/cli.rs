@@ -211,7 +211,7 @@ fn send_wait_delivered_returns_after_delivery_and_read_receipts_flow_back() {
     );
     assert_eq!(sent["status"], "delivered");
     // Bob never added Alice: her first message makes her a (nameless) contact he can answer.
-    let incoming = messages(&bob, &sent["from"].as_str().unwrap().to_owned());
+    let incoming = messages(&bob, sent["from"].as_str().unwrap());
     assert_eq!(texts(&incoming, "in"), ["are you there?"]);
     ok(&bob, &["read", sent["from"].as_str().unwrap()]);
     wait_until(&alice, "bob", "read receipt", |list| {
