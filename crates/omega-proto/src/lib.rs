@@ -165,6 +165,19 @@ pub fn decode_contact_card(bytes: &[u8]) -> Result<v1::ContactCard, DecodeError>
     decode_bounded("contact card", bytes, 16 * 1024)
 }
 
+/// Largest mailbox request (a deposit carries one envelope plus a little framing).
+pub const MAX_MAILBOX_REQUEST_BYTES: usize = MAX_ENVELOPE_BYTES + 1024;
+
+/// Decodes a request of /omega/mailbox/1.
+pub fn decode_mailbox_request(bytes: &[u8]) -> Result<v1::MailboxRequest, DecodeError> {
+    decode_bounded("mailbox request", bytes, MAX_MAILBOX_REQUEST_BYTES)
+}
+
+/// Decodes a response of /omega/mailbox/1 (a fetch page may carry many envelopes).
+pub fn decode_mailbox_response(bytes: &[u8]) -> Result<v1::MailboxResponse, DecodeError> {
+    decode_bounded("mailbox response", bytes, 8 * 1024 * 1024)
+}
+
 /// Decodes a device list (the signed bytes inside a `SignedDeviceList`).
 pub fn decode_device_list(bytes: &[u8]) -> Result<v1::DeviceList, DecodeError> {
     decode_bounded("device list", bytes, 16 * 1024)

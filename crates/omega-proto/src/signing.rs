@@ -13,6 +13,11 @@ pub const DEVICE_LIST_LABEL: &[u8] = b"omega/device-list/v1\0";
 /// Label of one-time-key signatures (device key over its curve25519 key and the one-time key).
 pub const ONE_TIME_KEY_LABEL: &[u8] = b"omega/one-time-key/v1\0";
 
+/// Label of mailbox authentication signatures (device key over a server challenge).
+pub const MAILBOX_AUTH_LABEL: &[u8] = b"omega/mailbox-auth/v1\0";
+/// Label of mailbox addresses (recipient hashes).
+pub const MAILBOX_ADDRESS_LABEL: &[u8] = b"omega/mailbox/v1\0";
+
 fn put(out: &mut Vec<u8>, field: &[u8]) {
     out.extend_from_slice(&(field.len() as u32).to_be_bytes());
     out.extend_from_slice(field);
@@ -59,6 +64,25 @@ pub fn one_time_key_signing_bytes(device_curve25519: &[u8], one_time_key: &[u8])
     let mut out = ONE_TIME_KEY_LABEL.to_vec();
     put(&mut out, device_curve25519);
     put(&mut out, one_time_key);
+    out
+}
+
+/// The bytes a device signs to open its mailbox: binds the server (its peer id), the one-time
+/// challenge and the user.
+pub fn mailbox_auth_signing_bytes(server_peer_id: &[u8], nonce: &[u8], user_key: &[u8]) -> Vec<u8> {
+    let mut out = MAILBOX_AUTH_LABEL.to_vec();
+    put(&mut out, server_peer_id);
+    put(&mut out, nonce);
+    put(&mut out, user_key);
+    out
+}
+
+/// The input of a mailbox address: SHA-256 of these bytes is the `recipient_hash` (hashing is left
+/// to the caller, so this crate stays free of hash dependencies).
+pub fn mailbox_address_input(user_key: &[u8], device_curve25519: &[u8]) -> Vec<u8> {
+    let mut out = MAILBOX_ADDRESS_LABEL.to_vec();
+    put(&mut out, user_key);
+    put(&mut out, device_curve25519);
     out
 }
 
