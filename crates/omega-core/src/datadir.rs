@@ -131,7 +131,7 @@ impl DataDir {
         write_private(&self.path(KEYSTORE_FILE), &sealed)?;
         let devices = verify_device_list(&signed, Some(&user.public_key()))
             .map_err(|error| OpenError::Keystore(error.to_string()))?;
-        let public = public_info(name, &devices, &account, Vec::new());
+        let public = public_info(name, &devices, &account, Vec::new(), Vec::new());
         self.write_public(&public)?;
         Ok(public)
     }
@@ -255,12 +255,13 @@ pub fn public_info(
     devices: &VerifiedDeviceList,
     account: &DeviceAccount,
     addrs: Vec<String>,
+    mailboxes: Vec<String>,
 ) -> PublicInfo {
     let card = ContactCard {
         name: name.to_owned(),
         devices: devices.clone(),
         addrs,
-        mailboxes: Vec::new(),
+        mailboxes,
     };
     PublicInfo {
         user_id: devices.user.user_id(),

@@ -11,7 +11,7 @@ use omega_crypto::{
     DeviceAccount, OlmSession, UserKey, VerifiedDeviceList, sign_envelope, verify_device_list,
     verify_keys_response,
 };
-use omega_net::{NetEvent, NetHandle, Protocol, RequestError};
+use omega_net::{NetEvent, NetHandle, Protocol};
 use omega_proto::{Message, v1};
 use omega_store::{
     ContactRow, Direction, NewMessage, NewOutbox, OutboxRow, SessionRow, Status, StatusChange,
@@ -21,6 +21,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{debug, warn};
 use zeroize::Zeroizing;
 
+use crate::delivery::{Attempt, Delivered, Route};
 use crate::model::{MessageView, NodeEvent, Stats};
 use crate::outbox::{DeviceKey, Outbox, Transmit};
 use crate::{NodeError, now_ms};
@@ -41,6 +42,23 @@ pub(crate) enum Command {
     },
     /// A contact was added or changed in the store: reload it and try to reach it.
     ContactChanged { user: UserKey },
+    /// Sign a mailbox server's challenge with the device key.
+    SignMailboxAuth {
+        server_peer_id: Vec<u8>,
+        nonce: Vec<u8>,
+        reply: oneshot::Sender<v1::Authenticate>,
+    },
+    /// Issue (and persist) one-time keys and a new fallback key for the prekey directory.
+    IssuePreKeys {
+        count: usize,
+        reply: oneshot::Sender<Option<(Vec<v1::SignedPreKey>, Option<v1::SignedPreKey>)>>,
+    },
+    /// Envelopes fetched from the home mailbox, in order. Replies with the message ids that are
+    /// finished (stored, duplicate or refused for good) and may be deleted from the mailbox.
+    FromMailbox {
+        envelopes: Vec<(Vec<u8>, Vec<u8>)>,
+        reply: oneshot::Sender<Vec<Vec<u8>>>,
+    },
 }
 
 /// The end of one spawned network exchange.
@@ -48,12 +66,14 @@ pub(crate) enum Completion {
     Keys {
         transmit: Transmit,
         row: OutboxRow,
-        result: Result<Vec<u8>, RequestError>,
+        peer: PeerId,
+        attempt: Attempt<v1::KeysResponse>,
     },
     Sent {
         transmit: Transmit,
         row: OutboxRow,
-        result: Result<Vec<u8>, RequestError>,
+        peer: PeerId,
+        attempt: Attempt<Delivered>,
     },
 }
 
@@ -63,6 +83,8 @@ pub(crate) struct PeerInfo {
     pub devices: VerifiedDeviceList,
     pub addrs: Vec<Multiaddr>,
     pub name: String,
+    /// Home mailbox servers from the contact's card (full multiaddrs with /p2p/).
+    pub mailboxes: Vec<Multiaddr>,
 }
 
 impl PeerInfo {
@@ -91,7 +113,12 @@ pub(crate) struct Engine {
     pub peers: HashMap<UserKey, PeerInfo>,
     pub peer_ids: HashMap<PeerId, (UserKey, DeviceKey)>,
     pub completions: mpsc::Sender<Completion>,
+    /// Devices whose direct path failed recently: until then, envelopes go to their mailbox.
+    pub unreachable: HashMap<PeerId, Instant>,
 }
+
+/// How long a failed direct path is skipped in favour of the mailbox.
+const UNREACHABLE_FOR: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Engine {
     /// Runs until the command channel closes (every handle dropped or shutdown requested).
@@ -166,10 +193,16 @@ impl Engine {
                 self.peer_ids.insert(peer, (user, device.curve25519));
             }
         }
+        let mailboxes = contact
+            .mailboxes
+            .iter()
+            .filter_map(|addr| addr.parse().ok())
+            .collect();
         let info = PeerInfo {
             devices,
             addrs,
             name: contact.display_name().to_owned(),
+            mailboxes,
         };
         self.peers.insert(user, info.clone());
         Some(info)
@@ -190,6 +223,42 @@ impl Engine {
             }
             Command::MarkRead { peer, reply } => {
                 let _ = reply.send(self.mark_read(peer).await);
+            }
+            Command::SignMailboxAuth {
+                server_peer_id,
+                nonce,
+                reply,
+            } => {
+                let signature = omega_crypto::sign_mailbox_auth(
+                    &self.account,
+                    &server_peer_id,
+                    &nonce,
+                    &self.me,
+                );
+                let _ = reply.send(v1::Authenticate {
+                    user_key: self.me.as_bytes().to_vec(),
+                    device_ed25519: self.account.ed25519().to_vec(),
+                    nonce,
+                    signature: signature.to_vec(),
+                });
+            }
+            Command::IssuePreKeys { count, reply } => {
+                let keys = self.account.issue_pre_keys(count);
+                let fallback = self.account.rotate_fallback_key();
+                let saved = self
+                    .store
+                    .save_account(&self.account.pickle(&self.store_key))
+                    .await;
+                let _ = reply.send(saved.is_ok().then_some((keys, fallback)));
+            }
+            Command::FromMailbox { envelopes, reply } => {
+                let mut done = Vec::with_capacity(envelopes.len());
+                for (message_id, envelope) in envelopes {
+                    if self.handle_envelope(&envelope).await.is_some() {
+                        done.push(message_id);
+                    }
+                }
+                let _ = reply.send(done);
             }
             Command::ContactChanged { user } => {
                 self.peers.remove(&user);
@@ -333,6 +402,7 @@ impl Engine {
                 _ => debug!(%peer, "request on an unknown protocol"),
             },
             NetEvent::Connected { peer } => {
+                self.unreachable.remove(&peer);
                 if let Some((_, device)) = self.peer_ids.get(&peer) {
                     self.outbox.handle_reachable(*device);
                 }
@@ -396,12 +466,12 @@ impl Engine {
                     .handle_failed(transmit.device, transmit.seq, Instant::now());
             }
         };
-        let Some((peer, info)) = self.route(&row, &transmit).await else {
+        let Some(route) = self.route(&row, &transmit).await else {
             // The recipient or its device is gone: the message can never leave.
             return self.give_up(transmit, row).await;
         };
         if let Some(envelope) = row.envelope.clone() {
-            return self.spawn_send(transmit, row, peer, info.addrs_of(&peer), envelope);
+            return self.spawn_send(transmit, row, route, envelope);
         }
         let sessions = match self.store.sessions_for(&transmit.device).await {
             Ok(sessions) => sessions,
@@ -416,25 +486,25 @@ impl Engine {
             .first()
             .and_then(|session| OlmSession::from_pickle(&session.pickle, &self.store_key).ok());
         match session {
-            Some(session) => {
-                self.seal_and_send(transmit, row, session, peer, &info)
-                    .await
-            }
+            Some(session) => self.seal_and_send(transmit, row, session, route).await,
             None => {
-                let request = v1::KeysRequest {
-                    user_key: row.peer_user.clone(),
-                }
-                .encode_to_vec();
                 let net = self.net.clone();
-                let addrs = info.addrs_of(&peer);
                 let completions = self.completions.clone();
+                let peer = route.peer;
                 tokio::spawn(async move {
-                    let result = net.request(Protocol::Keys, peer, addrs, request).await;
+                    let attempt = crate::delivery::fetch_keys(
+                        net,
+                        route,
+                        row.peer_user.clone(),
+                        transmit.device.to_vec(),
+                    )
+                    .await;
                     let _ = completions
                         .send(Completion::Keys {
                             transmit,
                             row,
-                            result,
+                            peer,
+                            attempt,
                         })
                         .await;
                 });
@@ -442,13 +512,25 @@ impl Engine {
         }
     }
 
-    /// The device an outbox row goes to: its peer id and its user's info.
-    async fn route(&mut self, row: &OutboxRow, transmit: &Transmit) -> Option<(PeerId, PeerInfo)> {
+    /// How to reach the device an outbox row goes to.
+    async fn route(&mut self, row: &OutboxRow, transmit: &Transmit) -> Option<Route> {
         let user = UserKey::from_bytes(&row.peer_user).ok()?;
         let info = self.peer_info(&user).await?;
         let device = info.devices.device_by_curve25519(&transmit.device)?;
         let peer = PeerId::from_bytes(&device.peer_id).ok()?;
-        Some((peer, info))
+        let now = Instant::now();
+        self.unreachable.retain(|_, until| *until > now);
+        Some(Route {
+            peer,
+            addrs: info.addrs_of(&peer),
+            mailbox: info
+                .mailboxes
+                .iter()
+                .find_map(crate::delivery::split_peer_addr)
+                .map(|(server, addr)| (server, vec![addr])),
+            recipient_hash: omega_crypto::mailbox_address(&user, &device.curve25519),
+            try_direct: !self.unreachable.contains_key(&peer),
+        })
     }
 
     /// Encrypts the row's content with `session`, stores the envelope and the advanced session in
@@ -458,8 +540,7 @@ impl Engine {
         transmit: Transmit,
         row: OutboxRow,
         mut session: OlmSession,
-        peer: PeerId,
-        info: &PeerInfo,
+        route: Route,
     ) {
         let ciphertext = match session.encrypt(&row.content) {
             Ok(ciphertext) => ciphertext,
@@ -498,26 +579,22 @@ impl Engine {
                 .outbox
                 .handle_failed(transmit.device, transmit.seq, Instant::now());
         }
-        self.spawn_send(transmit, row, peer, info.addrs_of(&peer), bytes);
+        self.spawn_send(transmit, row, route, bytes);
     }
 
-    fn spawn_send(
-        &self,
-        transmit: Transmit,
-        row: OutboxRow,
-        peer: PeerId,
-        addrs: Vec<Multiaddr>,
-        envelope: Vec<u8>,
-    ) {
+    fn spawn_send(&self, transmit: Transmit, row: OutboxRow, route: Route, envelope: Vec<u8>) {
         let net = self.net.clone();
         let completions = self.completions.clone();
+        let peer = route.peer;
         tokio::spawn(async move {
-            let result = net.request(Protocol::Msg, peer, addrs, envelope).await;
+            let attempt =
+                crate::delivery::deliver(net, route, row.message_id.clone(), envelope).await;
             let _ = completions
                 .send(Completion::Sent {
                     transmit,
                     row,
-                    result,
+                    peer,
+                    attempt,
                 })
                 .await;
         });
@@ -528,18 +605,14 @@ impl Engine {
             Completion::Keys {
                 transmit,
                 row,
-                result,
+                peer,
+                attempt,
             } => {
-                let bundle = result
-                    .map_err(|error| error.to_string())
-                    .and_then(|bytes| {
-                        omega_proto::decode_keys_response(&bytes).map_err(|error| error.to_string())
-                    })
-                    .and_then(|response| {
-                        let user =
-                            UserKey::from_bytes(&row.peer_user).map_err(|e| e.to_string())?;
-                        verify_keys_response(&response, &user).map_err(|error| error.to_string())
-                    });
+                self.note_direct(peer, attempt.direct_failed);
+                let bundle = attempt.result.and_then(|response| {
+                    let user = UserKey::from_bytes(&row.peer_user).map_err(|e| e.to_string())?;
+                    verify_keys_response(&response, &user).map_err(|error| error.to_string())
+                });
                 let bundle = match bundle {
                     Ok(bundle) if bundle.device.curve25519 == transmit.device => bundle,
                     Ok(_) => {
@@ -559,47 +632,26 @@ impl Engine {
                     }
                 };
                 match self.route(&row, &transmit).await {
-                    Some((peer, info)) => {
-                        self.seal_and_send(transmit, row, session, peer, &info)
-                            .await;
-                    }
+                    Some(route) => self.seal_and_send(transmit, row, session, route).await,
                     None => self.give_up(transmit, row).await,
                 }
             }
             Completion::Sent {
                 transmit,
                 row,
-                result,
+                peer,
+                attempt,
             } => {
-                let ack = result
-                    .map_err(|error| error.to_string())
-                    .and_then(|bytes| omega_proto::decode_ack(&bytes).map_err(|e| e.to_string()));
-                match ack {
-                    Ok(ack)
+                self.note_direct(peer, attempt.direct_failed);
+                match attempt.result {
+                    Ok(Delivered::Direct(ack))
                         if ack.status == v1::AckStatus::Accepted as i32
                             || ack.status == v1::AckStatus::Duplicate as i32 =>
                     {
-                        Stats::bump(&self.stats.sent);
-                        match self
-                            .store
-                            .finish_outbox(&row, Status::Sent, now_ms() as i64)
-                            .await
-                        {
-                            Ok(change) => {
-                                self.emit_changes(change.as_slice());
-                                self.outbox.handle_delivered(transmit.device, transmit.seq);
-                            }
-                            Err(error) => {
-                                warn!(%error, "could not record a delivery");
-                                self.outbox.handle_failed(
-                                    transmit.device,
-                                    transmit.seq,
-                                    Instant::now(),
-                                );
-                            }
-                        }
+                        self.sent(transmit, row).await;
                     }
-                    Ok(ack) => {
+                    Ok(Delivered::Mailbox) => self.sent(transmit, row).await,
+                    Ok(Delivered::Direct(ack)) => {
                         warn!(reason = %ack.reason, "the recipient refused an envelope");
                         self.give_up(transmit, row).await;
                     }
@@ -608,6 +660,33 @@ impl Engine {
                         self.failed(transmit).await;
                     }
                 }
+            }
+        }
+    }
+
+    fn note_direct(&mut self, peer: PeerId, failed: bool) {
+        if failed {
+            self.unreachable
+                .insert(peer, Instant::now() + UNREACHABLE_FOR);
+        }
+    }
+
+    /// The recipient device or a mailbox acknowledged durable storage.
+    async fn sent(&mut self, transmit: Transmit, row: OutboxRow) {
+        Stats::bump(&self.stats.sent);
+        match self
+            .store
+            .finish_outbox(&row, Status::Sent, now_ms() as i64)
+            .await
+        {
+            Ok(change) => {
+                self.emit_changes(change.as_slice());
+                self.outbox.handle_delivered(transmit.device, transmit.seq);
+            }
+            Err(error) => {
+                warn!(%error, "could not record a delivery");
+                self.outbox
+                    .handle_failed(transmit.device, transmit.seq, Instant::now());
             }
         }
     }

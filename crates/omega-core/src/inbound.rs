@@ -256,6 +256,10 @@ impl Engine {
         }
         let user_id = sender.user_id();
         let contact = ContactRow {
+            mailboxes: existing
+                .as_ref()
+                .map(|contact| contact.mailboxes.clone())
+                .unwrap_or_default(),
             user_key: sender.as_bytes().to_vec(),
             name: existing
                 .as_ref()

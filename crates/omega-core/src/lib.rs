@@ -13,8 +13,10 @@
 
 pub mod api;
 pub mod datadir;
+pub mod delivery;
 mod engine;
 mod inbound;
+mod mailbox_client;
 pub mod model;
 pub mod node;
 pub mod outbox;

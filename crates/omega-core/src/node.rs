@@ -10,7 +10,7 @@ use libp2p::Multiaddr;
 use omega_crypto::{ContactCard, UserKey, safety_number, verify_device_list};
 use omega_proto::{Message, v1};
 use omega_store::{ContactRow, Status, Store};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
@@ -31,6 +31,12 @@ pub struct NodeConfig {
     pub outbox: outbox::Config,
     /// How long to wait for a peer's answer.
     pub request_timeout: Duration,
+    /// Home mailbox server (full multiaddr ending in `/p2p/<peer id>`), named in our card.
+    pub mailbox: Option<Multiaddr>,
+    /// How often the home mailbox is polled.
+    pub mailbox_poll: Duration,
+    /// mDNS discovery of peers on the local network.
+    pub mdns: bool,
 }
 
 impl NodeConfig {
@@ -48,6 +54,9 @@ impl NodeConfig {
             api: None,
             outbox: outbox::Config::default(),
             request_timeout: Duration::from_secs(10),
+            mailbox: None,
+            mailbox_poll: Duration::from_secs(5),
+            mdns: false,
         }
     }
 }
@@ -58,6 +67,7 @@ pub struct Node {
     engine: JoinHandle<()>,
     api: Option<(JoinHandle<()>, oneshot::Sender<()>)>,
     shutdown: Option<oneshot::Sender<()>>,
+    mailbox_client: Option<(JoinHandle<()>, watch::Sender<bool>)>,
     _lock: std::fs::File,
 }
 
@@ -77,10 +87,19 @@ impl Node {
     /// Opens the identity, starts networking, the engine and (if configured) the local API.
     pub async fn start(config: NodeConfig) -> Result<Node, OpenError> {
         let lock = config.data_dir.lock()?;
+        let home = match &config.mailbox {
+            Some(addr) => Some(crate::delivery::split_peer_addr(addr).ok_or_else(|| {
+                OpenError::Network(format!(
+                    "mailbox address {addr} must end in /p2p/<peer id> (copy it from the server's server.json)"
+                ))
+            })?),
+            None => None,
+        };
         let opened = config.data_dir.open(&config.passphrase).await?;
         let mut net_config = omega_net::Config::new(opened.keypair.clone());
         net_config.listen = config.listen.clone();
         net_config.request_timeout = config.request_timeout;
+        net_config.mdns = config.mdns;
         let (net, net_events) = omega_net::start(net_config)
             .await
             .map_err(|error| OpenError::Network(error.to_string()))?;
@@ -95,7 +114,14 @@ impl Node {
                     .to_string()
             })
             .collect();
-        let public = public_info(&opened.name, &opened.devices, &opened.account, addrs);
+        let mailboxes: Vec<String> = config.mailbox.iter().map(ToString::to_string).collect();
+        let public = public_info(
+            &opened.name,
+            &opened.devices,
+            &opened.account,
+            addrs,
+            mailboxes,
+        );
         config.data_dir.write_public(&public)?;
 
         let (commands_tx, commands) = mpsc::channel(256);
@@ -104,21 +130,38 @@ impl Node {
         let (shutdown_tx, shutdown) = oneshot::channel();
         let stats = Arc::new(Stats::default());
         let me = opened.user.public_key();
+        let signed_devices = opened.devices.signed.clone();
+        let engine_net = net.clone();
         let engine = Engine {
             store: opened.store.clone(),
             account: opened.account,
             store_key: opened.store_key,
             me,
             my_devices: opened.devices,
-            net,
+            net: engine_net,
             outbox: Outbox::new(config.outbox.clone()),
             events: events.clone(),
             stats: stats.clone(),
             peers: HashMap::new(),
             peer_ids: HashMap::new(),
             completions: completions_tx,
+            unreachable: HashMap::new(),
         };
         let engine = tokio::spawn(engine.run(commands, net_events, completions, shutdown));
+        let mailbox_client = home.map(|(server, addr)| {
+            let (stop_tx, stop) = watch::channel(false);
+            let (_kick_tx, kick) = mpsc::channel(1);
+            let client = crate::mailbox_client::MailboxClient {
+                net: net.clone(),
+                server: (server, vec![addr]),
+                commands: commands_tx.clone(),
+                devices: signed_devices,
+                poll: config.mailbox_poll,
+                kick,
+                stop,
+            };
+            (tokio::spawn(client.run()), stop_tx)
+        });
         let handle = NodeHandle {
             commands: commands_tx,
             events,
@@ -133,6 +176,7 @@ impl Node {
             engine,
             api: None,
             shutdown: Some(shutdown_tx),
+            mailbox_client,
             _lock: lock,
         };
         if let Some(addr) = config.api {
@@ -180,6 +224,10 @@ impl Node {
             let _ = stop.send(());
             let _ = task.await;
             data_dir.remove_api();
+        }
+        if let Some((task, stop)) = self.mailbox_client.take() {
+            let _ = stop.send(true);
+            let _ = task.await;
         }
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
@@ -231,6 +279,7 @@ impl NodeHandle {
         }
         let existing = self.store.contact(card.user().as_bytes()).await?;
         let row = ContactRow {
+            mailboxes: card.mailboxes.clone(),
             user_key: card.user().as_bytes().to_vec(),
             user_id: card.user().user_id(),
             alias: alias.map(str::to_owned),

@@ -152,6 +152,37 @@ impl DeviceAccount {
         }
     }
 
+    /// Generates `count` fresh one-time keys for a prekey directory, each signed by this device, and
+    /// marks them published. The caller must persist the account before uploading them.
+    pub fn issue_pre_keys(&mut self, count: usize) -> Vec<v1::SignedPreKey> {
+        let created = self.account.generate_one_time_keys(count).created;
+        self.account.mark_keys_as_published();
+        created
+            .iter()
+            .map(|key| self.signed_pre_key(&key.to_bytes()))
+            .collect()
+    }
+
+    /// Replaces the fallback key (the previous one stays usable for sessions already started with
+    /// it) and returns the new one, signed, for a prekey directory.
+    pub fn rotate_fallback_key(&mut self) -> Option<v1::SignedPreKey> {
+        self.account.generate_fallback_key();
+        let key = self.account.fallback_key().values().next().copied()?;
+        self.account.mark_keys_as_published();
+        Some(self.signed_pre_key(&key.to_bytes()))
+    }
+
+    fn signed_pre_key(&self, key: &[u8; 32]) -> v1::SignedPreKey {
+        let signature = self.sign(&omega_proto::signing::one_time_key_signing_bytes(
+            &self.curve25519(),
+            key,
+        ));
+        v1::SignedPreKey {
+            key: key.to_vec(),
+            signature: signature.to_vec(),
+        }
+    }
+
     /// Starts a session with the device of a verified key bundle. Its first messages are pre-key
     /// messages until the other side answers.
     pub fn create_outbound(&self, bundle: &VerifiedKeyBundle) -> Result<OlmSession, OlmError> {

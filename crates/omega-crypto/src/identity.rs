@@ -280,12 +280,8 @@ pub(crate) fn ed25519_key(bytes: &[u8]) -> Result<VerifyingKey, KeyError> {
     Ok(key)
 }
 
-/// Strict standard Ed25519 verification, shared by user keys and device keys.
-pub(crate) fn verify_ed25519(
-    key: &[u8],
-    message: &[u8],
-    signature: &[u8],
-) -> Result<(), SignatureError> {
+/// Verifies a strict Ed25519 signature by a raw 32-byte public key.
+pub fn verify_ed25519(key: &[u8], message: &[u8], signature: &[u8]) -> Result<(), SignatureError> {
     let key = ed25519_key(key)?;
     let signature: &[u8; 64] = signature.try_into().map_err(|_| SignatureError::Length {
         got: signature.len(),

@@ -51,6 +51,7 @@ pub mod device_list;
 pub mod envelope;
 pub mod identity;
 pub mod keystore;
+pub mod mailbox;
 
 pub use card::{CardError, ContactCard, QrError};
 pub use device::{DeviceAccount, OlmError, OlmSession, PickleError};
@@ -63,3 +64,4 @@ pub use identity::{
     KeyError, SignatureError, UserIdError, UserIdentity, UserKey, device_id, safety_number,
 };
 pub use keystore::{KeystoreError, KeystoreSecrets, SealError};
+pub use mailbox::{mailbox_address, sign_mailbox_auth, verify_mailbox_auth};

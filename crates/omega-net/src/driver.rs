@@ -11,7 +11,7 @@ use futures::{FutureExt, StreamExt, future::BoxFuture, stream::FuturesUnordered}
 use libp2p::{
     Multiaddr, PeerId, Swarm, SwarmBuilder,
     core::transport::ListenerId,
-    identify, noise,
+    identify, mdns, noise,
     request_response::{self, InboundRequestId, OutboundRequestId, ResponseChannel},
     swarm::{DialError, SwarmEvent, dial_opts::DialOpts},
     tcp, yamux,
@@ -22,6 +22,7 @@ use tracing::{debug, trace, warn};
 use crate::{
     Config, Protocol,
     behaviour::{Behaviour, Event as BehaviourEvent},
+    discovery,
     error::{DialFailureReason, RequestError, StartError},
     handle::{Command, NetEvent, NetHandle, Responder},
 };
@@ -77,7 +78,10 @@ pub async fn start(config: Config) -> Result<(NetHandle, mpsc::Receiver<NetEvent
         answers: FuturesUnordered::new(),
         dial_reasons: HashMap::new(),
         request_timeout: config.request_timeout,
-        max_response_bytes: config.max_response_bytes,
+        response_limits: Protocol::ALL
+            .into_iter()
+            .map(|protocol| (protocol, config.response_limit(protocol)))
+            .collect(),
     };
     driver.wait_until_bound(unbound).await?;
     debug!(peer = %local_peer_id, "network node started");
@@ -92,6 +96,7 @@ pub async fn start(config: Config) -> Result<(NetHandle, mpsc::Receiver<NetEvent
 
 fn build_swarm(config: &Config) -> Result<Swarm<Behaviour>, StartError> {
     let idle_connection_timeout = config.idle_connection_timeout;
+    let behaviour = Behaviour::new(config, config.keypair.public())?;
     let Ok(builder) = SwarmBuilder::with_existing_identity(config.keypair.clone())
         .with_tokio()
         .with_tcp(
@@ -102,7 +107,7 @@ fn build_swarm(config: &Config) -> Result<Swarm<Behaviour>, StartError> {
         .map_err(|error| StartError::Transport {
             reason: error.to_string(),
         })?
-        .with_behaviour(|key| Behaviour::new(config, key.public()));
+        .with_behaviour(|_| behaviour);
     Ok(builder
         .with_swarm_config(|swarm_config| {
             swarm_config.with_idle_connection_timeout(idle_connection_timeout)
@@ -138,7 +143,8 @@ struct Driver {
     /// Last dial error per peer, cleared when a connection to it is established.
     dial_reasons: HashMap<PeerId, DialFailureReason>,
     request_timeout: Duration,
-    max_response_bytes: usize,
+    /// Largest response the caller may send, per protocol ([`Config::response_limit`]).
+    response_limits: HashMap<Protocol, usize>,
 }
 
 impl Driver {
@@ -178,6 +184,11 @@ impl Driver {
                 }
                 _ => {}
             }
+            self.on_swarm_event(event);
+        }
+        // An unspecified address (`0.0.0.0`) is reported once per interface, in one burst from
+        // the interface watcher: take the rest of the burst so `listen_addrs` has them all.
+        while let Some(event) = self.swarm.select_next_some().now_or_never() {
             self.on_swarm_event(event);
         }
         Ok(())
@@ -248,6 +259,11 @@ impl Driver {
             Command::Dial { peer, addrs, reply } => {
                 let _ = reply.send(self.dial_unless_connected(peer, addrs));
             }
+            Command::AddAddresses { peer, addrs } => {
+                for addr in addrs {
+                    self.swarm.add_peer_address(peer, addr);
+                }
+            }
             Command::IsConnected { peer, reply } => {
                 let _ = reply.send(self.swarm.is_connected(&peer));
             }
@@ -302,12 +318,13 @@ impl Driver {
             debug!(%protocol, %request_id, "inbound request not answered; closing the stream");
             return;
         };
-        if body.len() > self.max_response_bytes {
+        let limit = self.response_limits.get(&protocol).copied().unwrap_or(0);
+        if body.len() > limit {
             warn!(
                 %protocol,
                 %request_id,
                 body_len = body.len(),
-                limit = self.max_response_bytes,
+                limit,
                 "response over the size limit; closing the stream instead"
             );
             return;
@@ -330,7 +347,11 @@ impl Driver {
             SwarmEvent::Behaviour(BehaviourEvent::Keys(event)) => {
                 self.on_request_response(Protocol::Keys, event)
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Mailbox(event)) => {
+                self.on_request_response(Protocol::Mailbox, event)
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(event)) => self.on_identify(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(event)) => self.on_mdns(event),
             SwarmEvent::Behaviour(BehaviourEvent::Ping(event)) => match event.result {
                 Ok(rtt) => trace!(peer = %event.peer, ?rtt, "ping"),
                 Err(error) => debug!(peer = %event.peer, %error, "ping failed"),
@@ -492,6 +513,28 @@ impl Driver {
                 debug!(peer = %peer_id, %error, "identify failed");
             }
             identify::Event::Sent { .. } | identify::Event::Pushed { .. } => {}
+        }
+    }
+
+    /// mDNS has already handed each new address to the swarm (`NewExternalAddrOfPeer`, which
+    /// the request-response behaviours remember for dialing) and offers its records for every
+    /// dial, so the driver only tells the caller.
+    fn on_mdns(&mut self, event: mdns::Event) {
+        match event {
+            mdns::Event::Discovered(found) => {
+                for (peer, addrs) in discovery::group_by_peer(found) {
+                    debug!(%peer, ?addrs, "discovered on the local network");
+                    self.emit(NetEvent::Discovered { peer, addrs });
+                }
+            }
+            mdns::Event::Expired(expired) => {
+                for (peer, _) in discovery::group_by_peer(expired) {
+                    if !self.swarm.behaviour().mdns_knows(&peer) {
+                        debug!(%peer, "local network record expired");
+                        self.emit(NetEvent::Expired { peer });
+                    }
+                }
+            }
         }
     }
 

@@ -20,6 +20,9 @@ pub enum StartError {
     /// A listener did not report a bound address in time.
     #[error("listener for {addr} reported no bound address within {seconds} s")]
     ListenTimeout { addr: Multiaddr, seconds: u64 },
+    /// mDNS was asked for but its interface watcher could not start.
+    #[error("cannot start mdns discovery: {reason}")]
+    Mdns { reason: String },
 }
 
 /// Why a request (or a dial) failed.

@@ -22,6 +22,10 @@ pub(crate) enum Command {
         addrs: Vec<Multiaddr>,
         reply: oneshot::Sender<Result<(), RequestError>>,
     },
+    AddAddresses {
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+    },
     IsConnected {
         peer: PeerId,
         reply: oneshot::Sender<bool>,
@@ -44,6 +48,7 @@ impl Command {
             Command::Dial { reply, .. } => {
                 let _ = reply.send(Err(RequestError::Shutdown));
             }
+            Command::AddAddresses { .. } => {}
             Command::IsConnected { reply, .. } => {
                 let _ = reply.send(false);
             }
@@ -141,6 +146,22 @@ impl NetHandle {
         answer.await.unwrap_or(Err(RequestError::Shutdown))
     }
 
+    /// Remembers `addrs` for `peer` without dialing: a later [`request`](Self::request) or
+    /// [`dial`](Self::dial) with no addresses uses them. Like addresses passed to `request`,
+    /// each is forgotten once a dial to it fails. Commands are handled in order, so a request
+    /// issued after this returns sees the addresses. Fails only with
+    /// [`RequestError::Shutdown`].
+    pub async fn add_addresses(
+        &self,
+        peer: PeerId,
+        addrs: Vec<Multiaddr>,
+    ) -> Result<(), RequestError> {
+        self.commands
+            .send(Command::AddAddresses { peer, addrs })
+            .await
+            .map_err(|_| RequestError::Shutdown)
+    }
+
     /// Whether at least one connection to `peer` is established.
     pub async fn is_connected(&self, peer: PeerId) -> bool {
         let (reply, answer) = oneshot::channel();
@@ -188,6 +209,12 @@ pub enum NetEvent {
     PeerListenAddrs { peer: PeerId, addrs: Vec<Multiaddr> },
     /// A listener bound a new address.
     NewListenAddr { addr: Multiaddr },
+    /// mDNS found `peer` on the local network at `addrs` (only the addresses new since the
+    /// last report). They are already remembered for dialing; nothing is dialed.
+    Discovered { peer: PeerId, addrs: Vec<Multiaddr> },
+    /// mDNS's records of `peer` all expired (it stopped answering on the local network).
+    /// Addresses already remembered for it are kept.
+    Expired { peer: PeerId },
 }
 
 impl fmt::Debug for NetEvent {
@@ -219,13 +246,20 @@ impl fmt::Debug for NetEvent {
             NetEvent::NewListenAddr { addr } => {
                 f.debug_struct("NewListenAddr").field("addr", addr).finish()
             }
+            NetEvent::Discovered { peer, addrs } => f
+                .debug_struct("Discovered")
+                .field("peer", peer)
+                .field("addrs", addrs)
+                .finish(),
+            NetEvent::Expired { peer } => f.debug_struct("Expired").field("peer", peer).finish(),
         }
     }
 }
 
 /// Answers one inbound request. Dropping it without calling [`respond`](Self::respond) closes
 /// the stream: the requester gets [`RequestError::NoResponse`]. An answer after the request
-/// timeout, or one over `max_response_bytes`, is dropped the same way.
+/// timeout, or one over the protocol's [`response_limit`](crate::Config::response_limit), is
+/// dropped the same way.
 pub struct Responder {
     pub(crate) sender: oneshot::Sender<Vec<u8>>,
 }

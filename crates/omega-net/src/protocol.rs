@@ -1,4 +1,5 @@
-//! Stream encoding for `/omega/msg/1` and `/omega/keys/1`.
+//! Stream encoding for `/omega/msg/1`, `/omega/keys/1` and `/omega/mailbox/1` (one framing for
+//! all three; only the limits differ).
 //!
 //! One request-response exchange uses one stream. Each side writes a single frame and closes its
 //! write half:
@@ -21,6 +22,8 @@ use libp2p::{StreamProtocol, request_response};
 pub const MSG_PROTOCOL: &str = "/omega/msg/1";
 /// Protocol name of the key exchange.
 pub const KEYS_PROTOCOL: &str = "/omega/keys/1";
+/// Protocol name of the mailbox (store-and-forward server) exchange.
+pub const MAILBOX_PROTOCOL: &str = "/omega/mailbox/1";
 /// Protocol version advertised through identify.
 pub const IDENTIFY_PROTOCOL: &str = "/omega/id/1.0.0";
 

@@ -1,98 +1,20 @@
 //! Two or more real nodes on 127.0.0.1. No sleeps: every wait is on an event, with a timeout.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
-use libp2p::{Multiaddr, PeerId, identity::Keypair};
-use omega_net::{Config, NetEvent, NetHandle, Protocol, RequestError, Responder};
-use tokio::sync::mpsc;
+use libp2p::{Multiaddr, PeerId};
+use omega_net::{Config, NetEvent, Protocol, RequestError};
 
-const WAIT: Duration = Duration::from_secs(10);
-
-fn loopback() -> Multiaddr {
-    "/ip4/127.0.0.1/tcp/0".parse().unwrap()
-}
-
-async fn node_with(configure: impl FnOnce(&mut Config)) -> (NetHandle, mpsc::Receiver<NetEvent>) {
-    let mut config = Config::new(Keypair::generate_ed25519());
-    config.listen = vec![loopback()];
-    configure(&mut config);
-    omega_net::start(config).await.unwrap()
-}
-
-async fn node() -> (NetHandle, mpsc::Receiver<NetEvent>) {
-    node_with(|_| {}).await
-}
-
-/// What a serving node does with one request.
-enum Answer {
-    Respond(Vec<u8>),
-    Drop,
-    /// Keep the responder alive without answering (until the serving task ends).
-    Hold,
-}
-
-/// Serves requests with `answer` on a background task; every other event is forwarded to the
-/// returned receiver.
-fn serve(
-    mut events: mpsc::Receiver<NetEvent>,
-    answer: impl Fn(Protocol, Vec<u8>) -> Answer + Send + 'static,
-) -> mpsc::Receiver<NetEvent> {
-    let (forward, forwarded) = mpsc::channel(64);
-    tokio::spawn(async move {
-        let mut held: Vec<Responder> = Vec::new();
-        while let Some(event) = events.recv().await {
-            match event {
-                NetEvent::Request {
-                    protocol,
-                    body,
-                    responder,
-                    ..
-                } => match answer(protocol, body) {
-                    Answer::Respond(body) => responder.respond(body),
-                    Answer::Drop => drop(responder),
-                    Answer::Hold => held.push(responder),
-                },
-                other => {
-                    let _ = forward.try_send(other);
-                }
-            }
-        }
-    });
-    forwarded
-}
-
-/// Echoes the body prefixed with the protocol name.
-fn tagged_echo(protocol: Protocol, body: Vec<u8>) -> Answer {
-    let mut response = protocol.as_str().as_bytes().to_vec();
-    response.extend_from_slice(&body);
-    Answer::Respond(response)
-}
-
-/// Waits for the first event `pick` accepts, skipping the others.
-async fn wait_for<T>(
-    events: &mut mpsc::Receiver<NetEvent>,
-    mut pick: impl FnMut(NetEvent) -> Option<T>,
-) -> T {
-    tokio::time::timeout(WAIT, async {
-        loop {
-            let event = events.recv().await.expect("event channel closed");
-            if let Some(found) = pick(event) {
-                return found;
-            }
-        }
-    })
-    .await
-    .expect("timed out waiting for an event")
-}
-
-async fn address_of(node: &NetHandle) -> (PeerId, Vec<Multiaddr>) {
-    (node.local_peer_id(), node.listen_addrs().await)
-}
+use crate::common::{
+    Answer, WAIT, address_of, loopback, node, node_with, serve, tagged_echo, wait_for,
+};
 
 #[tokio::test]
 async fn two_nodes_exchange_a_request_and_response_on_each_protocol() {
     let (a, _a_events) = node().await;
-    let (b, b_events) = node().await;
+    let (b, b_events) = node_with(|config| config.protocols = Protocol::ALL.to_vec()).await;
     let _b_events = serve(b_events, tagged_echo);
     let (b_id, b_addrs) = address_of(&b).await;
     assert!(!b_addrs.is_empty());
@@ -103,10 +25,15 @@ async fn two_nodes_exchange_a_request_and_response_on_each_protocol() {
         .unwrap();
     assert_eq!(msg, b"/omega/msg/1hello");
     let keys = a
-        .request(Protocol::Keys, b_id, b_addrs, b"bundle?".to_vec())
+        .request(Protocol::Keys, b_id, b_addrs.clone(), b"bundle?".to_vec())
         .await
         .unwrap();
     assert_eq!(keys, b"/omega/keys/1bundle?");
+    let mailbox = a
+        .request(Protocol::Mailbox, b_id, b_addrs, b"fetch".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(mailbox, b"/omega/mailbox/1fetch");
 }
 
 #[tokio::test]

@@ -1,25 +1,25 @@
-//! The node's local store: identity, contacts, Olm sessions, messages, the inbound dedup set and the
-//! outbox, in one SQLite database (sqlx, WAL).
+//! Ômega's storage. At the root, the node's local store: identity, contacts, Olm sessions, messages,
+//! the inbound dedup set and the outbox, in one SQLite database (sqlx, WAL). In [`server`], the
+//! server's store (mailboxes, device lists, prekeys) behind one trait, on SQLite or PostgreSQL.
 //!
 //! Every operation that must be atomic for crash safety is one method here running one transaction:
 //! [`Store::queue_message`] writes the message and its outbox rows before any network attempt;
 //! [`Store::commit_inbound`] records the dedup key, the advanced Olm session, the message and the
 //! receipt to send back all at once, so a crash can neither lose an acknowledged message nor store it
 //! twice. Secrets arrive already encrypted (pickles sealed by `omega-crypto`); this crate never sees
-//! keys and does no cryptography. It reads no clock: callers pass `now_ms`.
+//! keys and does no cryptography. It reads no clock: callers pass `now_ms`. Every table and index is
+//! declared in `migrations/` (applied by one migration runner for all databases).
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 mod migrate;
 mod rows;
+pub mod server;
+mod sqlite;
 
 use std::path::Path;
-use std::str::FromStr;
-use std::time::Duration;
 
 use sqlx::Row;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqlitePool, SqliteSynchronous};
 
 pub use rows::{
     ContactRow, Direction, IdentityRow, InboundCommit, InboundOutcome, MessageRow, NewMessage,
@@ -47,6 +47,17 @@ pub enum StoreError {
     IdentityExists,
 }
 
+impl From<migrate::MigrateError> for StoreError {
+    fn from(error: migrate::MigrateError) -> Self {
+        match error {
+            migrate::MigrateError::Database(error) => StoreError::Database(error),
+            migrate::MigrateError::SchemaTooNew { found, supported } => {
+                StoreError::SchemaTooNew { found, supported }
+            }
+        }
+    }
+}
+
 /// Handle to the local store; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -62,18 +73,8 @@ const RAISE_STATUS: &str = "UPDATE messages SET status = ?4, updated_ms = ?1 \
 impl Store {
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
-        let options = SqliteConnectOptions::from_str("sqlite://")?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
-        migrate::run(&pool).await?;
+        let pool = sqlite::open_pool(path, SqliteSynchronous::Normal, 4).await?;
+        migrate::sqlite(&pool, migrate::NODE_SQLITE).await?;
         Ok(Store { pool })
     }
 
@@ -127,17 +128,22 @@ impl Store {
     /// Adds a contact or refreshes it. A stored device list is replaced only by a newer version;
     /// an alias, when given, replaces the old one.
     pub async fn upsert_contact(&self, contact: &ContactRow) -> Result<(), StoreError> {
-        let addrs = serde_json::to_string(&contact.addrs).map_err(|error| StoreError::Corrupt {
-            table: "contacts",
-            reason: error.to_string(),
-        })?;
+        let json = |list: &[String]| {
+            serde_json::to_string(list).map_err(|error| StoreError::Corrupt {
+                table: "contacts",
+                reason: error.to_string(),
+            })
+        };
+        let addrs = json(&contact.addrs)?;
+        let mailboxes = json(&contact.mailboxes)?;
         let result = sqlx::query(
-            "INSERT INTO contacts (user_key, user_id, alias, name, device_list, device_list_version, addrs, verified, added_ms) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?) \
+            "INSERT INTO contacts (user_key, user_id, alias, name, device_list, device_list_version, addrs, mailboxes, verified, added_ms) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?) \
              ON CONFLICT (user_key) DO UPDATE SET \
                alias = COALESCE(excluded.alias, contacts.alias), \
                name = excluded.name, \
                addrs = excluded.addrs, \
+               mailboxes = excluded.mailboxes, \
                device_list = CASE WHEN excluded.device_list_version >= contacts.device_list_version \
                              THEN excluded.device_list ELSE contacts.device_list END, \
                device_list_version = MAX(excluded.device_list_version, contacts.device_list_version)",
@@ -149,6 +155,7 @@ impl Store {
         .bind(contact.device_list.clone())
         .bind(contact.device_list_version)
         .bind(addrs)
+        .bind(mailboxes)
         .bind(contact.added_ms)
         .execute(&self.pool)
         .await;

@@ -56,22 +56,29 @@ pub struct ContactRow {
     pub device_list: Vec<u8>,
     pub device_list_version: i64,
     pub addrs: Vec<String>,
+    /// Home mailbox servers from the contact's card.
+    pub mailboxes: Vec<String>,
     pub verified: bool,
     pub added_ms: i64,
 }
 
 impl ContactRow {
-    pub(crate) const SELECT_BY_KEY: &'static str = "SELECT user_key, user_id, alias, name, device_list, device_list_version, addrs, verified, added_ms FROM contacts WHERE user_key = ?";
-    pub(crate) const SELECT_BY_ALIAS: &'static str = "SELECT user_key, user_id, alias, name, device_list, device_list_version, addrs, verified, added_ms FROM contacts WHERE alias = ?";
-    pub(crate) const SELECT_BY_USER_ID: &'static str = "SELECT user_key, user_id, alias, name, device_list, device_list_version, addrs, verified, added_ms FROM contacts WHERE user_id = lower(trim(?))";
-    pub(crate) const SELECT_BY_NAME: &'static str = "SELECT user_key, user_id, alias, name, device_list, device_list_version, addrs, verified, added_ms FROM contacts WHERE name = ? LIMIT 2";
-    pub(crate) const SELECT_ALL: &'static str = "SELECT user_key, user_id, alias, name, device_list, device_list_version, addrs, verified, added_ms FROM contacts ORDER BY COALESCE(alias, name), user_id";
+    pub(crate) const SELECT_BY_KEY: &'static str = "SELECT user_key, user_id, alias, name, device_list, device_list_version, addrs, mailboxes, verified, added_ms FROM contacts WHERE user_key = ?";
+    pub(crate) const SELECT_BY_ALIAS: &'static str = "SELECT user_key, user_id, alias, name, device_list, device_list_version, addrs, mailboxes, verified, added_ms FROM contacts WHERE alias = ?";
+    pub(crate) const SELECT_BY_USER_ID: &'static str = "SELECT user_key, user_id, alias, name, device_list, device_list_version, addrs, mailboxes, verified, added_ms FROM contacts WHERE user_id = lower(trim(?))";
+    pub(crate) const SELECT_BY_NAME: &'static str = "SELECT user_key, user_id, alias, name, device_list, device_list_version, addrs, mailboxes, verified, added_ms FROM contacts WHERE name = ? LIMIT 2";
+    pub(crate) const SELECT_ALL: &'static str = "SELECT user_key, user_id, alias, name, device_list, device_list_version, addrs, mailboxes, verified, added_ms FROM contacts ORDER BY COALESCE(alias, name), user_id";
 
     pub(crate) fn from_row(row: &SqliteRow) -> Result<Self, StoreError> {
         let addrs: String = row.try_get("addrs")?;
         let addrs = serde_json::from_str(&addrs).map_err(|error| StoreError::Corrupt {
             table: "contacts",
             reason: format!("addrs: {error}"),
+        })?;
+        let mailboxes: String = row.try_get("mailboxes")?;
+        let mailboxes = serde_json::from_str(&mailboxes).map_err(|error| StoreError::Corrupt {
+            table: "contacts",
+            reason: format!("mailboxes: {error}"),
         })?;
         Ok(ContactRow {
             user_key: row.try_get("user_key")?,
@@ -81,6 +88,7 @@ impl ContactRow {
             device_list: row.try_get("device_list")?,
             device_list_version: row.try_get("device_list_version")?,
             addrs,
+            mailboxes,
             verified: row.try_get("verified")?,
             added_ms: row.try_get("added_ms")?,
         })

@@ -193,6 +193,7 @@ async fn contact_alias_conflict_is_a_clear_error() {
         device_list: vec![1],
         device_list_version: 1,
         addrs: vec!["/ip4/127.0.0.1/tcp/1".into()],
+        mailboxes: vec![],
         verified: false,
         added_ms: 1,
     };

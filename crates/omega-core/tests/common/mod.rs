@@ -48,17 +48,14 @@ impl Identity {
     }
 
     pub fn config(&self, listen: &str, passphrase: &[u8]) -> NodeConfig {
-        NodeConfig {
-            data_dir: self.data_dir.clone(),
-            passphrase: Zeroizing::new(passphrase.to_vec()),
-            listen: vec![listen.parse().expect("listen multiaddr")],
-            api: None,
-            outbox: outbox::Config {
-                base_backoff: Duration::from_millis(50),
-                max_backoff: Duration::from_secs(1),
-            },
-            request_timeout: Duration::from_secs(10),
-        }
+        let mut config =
+            NodeConfig::new(self.data_dir.clone(), Zeroizing::new(passphrase.to_vec()));
+        config.listen = vec![listen.parse().expect("listen multiaddr")];
+        config.outbox = outbox::Config {
+            base_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(1),
+        };
+        config
     }
 
     /// Starts a node on this identity listening on `listen`.
