@@ -408,6 +408,14 @@ impl Engine {
                 }
             }
             NetEvent::PeerListenAddrs { peer, addrs } => self.learn_addrs(peer, addrs).await,
+            // A contact's device showed up on the local network (mDNS): use it now.
+            NetEvent::Discovered { peer, addrs } => {
+                if let Some((_, device)) = self.peer_ids.get(&peer).copied() {
+                    self.learn_addrs(peer, addrs).await;
+                    self.unreachable.remove(&peer);
+                    self.outbox.handle_reachable(device);
+                }
+            }
             NetEvent::Disconnected { .. } | NetEvent::NewListenAddr { .. } => {}
             #[allow(unreachable_patterns)]
             _ => {}
@@ -650,7 +658,10 @@ impl Engine {
                     {
                         self.sent(transmit, row).await;
                     }
-                    Ok(Delivered::Mailbox) => self.sent(transmit, row).await,
+                    Ok(Delivered::Mailbox) => {
+                        Stats::bump(&self.stats.mailbox_deposits);
+                        self.sent(transmit, row).await;
+                    }
                     Ok(Delivered::Direct(ack)) => {
                         warn!(reason = %ack.reason, "the recipient refused an envelope");
                         self.give_up(transmit, row).await;

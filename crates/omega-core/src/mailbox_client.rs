@@ -28,6 +28,7 @@ pub(crate) struct MailboxClient {
     pub poll: Duration,
     pub kick: mpsc::Receiver<()>,
     pub stop: watch::Receiver<bool>,
+    pub stats: std::sync::Arc<crate::model::Stats>,
 }
 
 struct Session {
@@ -42,7 +43,10 @@ impl MailboxClient {
         let mut failures = 0u32;
         loop {
             match self.sync(&mut session, &mut published).await {
-                Ok(()) => failures = 0,
+                Ok(()) => {
+                    failures = 0;
+                    crate::model::Stats::bump(&self.stats.mailbox_syncs);
+                }
                 Err(failure) => {
                     failures = failures.saturating_add(1);
                     if matches!(&failure, MailboxFailure::Refused { code, .. } if code == "unauthorized" || code == "unknown_device")

@@ -100,6 +100,8 @@ pub struct Stats {
     pub refused_unknown_device: AtomicU64,
     pub refused_undecryptable: AtomicU64,
     pub send_failures: AtomicU64,
+    pub mailbox_syncs: AtomicU64,
+    pub mailbox_deposits: AtomicU64,
 }
 
 /// A copy of [`Stats`] for display.
@@ -114,6 +116,10 @@ pub struct StatsSnapshot {
     pub refused_unknown_device: u64,
     pub refused_undecryptable: u64,
     pub send_failures: u64,
+    /// Completed rounds with the home mailbox (publish, keys, fetch, ack).
+    pub mailbox_syncs: u64,
+    /// Envelopes deposited at a recipient's mailbox (recipient unreachable directly).
+    pub mailbox_deposits: u64,
 }
 
 impl Stats {
@@ -132,6 +138,8 @@ impl Stats {
             refused_unknown_device,
             refused_undecryptable,
             send_failures,
+            mailbox_syncs,
+            mailbox_deposits,
         } = self;
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         StatsSnapshot {
@@ -144,6 +152,8 @@ impl Stats {
             refused_unknown_device: get(refused_unknown_device),
             refused_undecryptable: get(refused_undecryptable),
             send_failures: get(send_failures),
+            mailbox_syncs: get(mailbox_syncs),
+            mailbox_deposits: get(mailbox_deposits),
         }
     }
 }

@@ -100,9 +100,18 @@ impl Node {
         net_config.listen = config.listen.clone();
         net_config.request_timeout = config.request_timeout;
         net_config.mdns = config.mdns;
-        let (net, net_events) = omega_net::start(net_config)
-            .await
-            .map_err(|error| OpenError::Network(error.to_string()))?;
+        let (net, net_events) = match omega_net::start(net_config.clone()).await {
+            Ok(started) => started,
+            // No multicast here (a container, no network): run without LAN discovery.
+            Err(omega_net::StartError::Mdns { reason }) => {
+                tracing::warn!(%reason, "mDNS unavailable; LAN discovery is off");
+                net_config.mdns = false;
+                omega_net::start(net_config)
+                    .await
+                    .map_err(|error| OpenError::Network(error.to_string()))?
+            }
+            Err(error) => return Err(OpenError::Network(error.to_string())),
+        };
         let peer_id = net.local_peer_id();
         let addrs: Vec<String> = net
             .listen_addrs()
@@ -147,6 +156,7 @@ impl Node {
             completions: completions_tx,
             unreachable: HashMap::new(),
         };
+        let stats_for_mailbox = stats.clone();
         let engine = tokio::spawn(engine.run(commands, net_events, completions, shutdown));
         let mailbox_client = home.map(|(server, addr)| {
             let (stop_tx, stop) = watch::channel(false);
@@ -159,6 +169,7 @@ impl Node {
                 poll: config.mailbox_poll,
                 kick,
                 stop,
+                stats: stats_for_mailbox,
             };
             (tokio::spawn(client.run()), stop_tx)
         });

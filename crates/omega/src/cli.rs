@@ -70,6 +70,8 @@ pub enum Command {
         /// Alias, user id or name of the contact.
         with: String,
     },
+    /// Run a server: store-and-forward mailbox and prekey directory (later: DHT bootstrap, relay).
+    Server(ServerArgs),
     /// Start everything on embedded defaults: for now, a node with a fresh identity on first run.
     Up(UpArgs),
     /// Measure performance against raw baselines in the same run.
@@ -85,6 +87,44 @@ pub struct NodeArgs {
     /// Loopback address of the local API.
     #[arg(long, default_value = "127.0.0.1:0")]
     pub api: SocketAddr,
+    /// Servers to join (full multiaddrs ending in /p2p/<peer id>, as in server.json). The first
+    /// is the home mailbox unless --mailbox says otherwise.
+    #[arg(long, num_args = 1..)]
+    pub bootstrap: Vec<String>,
+    /// Home mailbox server (full multiaddr); it goes into your contact card.
+    #[arg(long)]
+    pub mailbox: Option<String>,
+    /// How often to check the home mailbox, in milliseconds.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(50..=3_600_000))]
+    pub mailbox_poll_ms: u64,
+    /// Turn off mDNS discovery of peers on the local network.
+    #[arg(long)]
+    pub no_mdns: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// libp2p listen address(es).
+    #[arg(long, num_args = 1.., default_values_t = ["/ip4/0.0.0.0/tcp/4040".to_string()])]
+    pub listen: Vec<String>,
+    /// HTTP address for /health, /metrics and the HTTP mailbox.
+    #[arg(long, default_value = "127.0.0.1:8040")]
+    pub http: SocketAddr,
+    /// Storage: sqlite://PATH or postgres://USER@HOST:PORT/DB (default: sqlite in the data dir).
+    #[arg(long, env = "OMEGA_SERVER_DB")]
+    pub db: Option<String>,
+    /// Days an envelope waits for its recipient before it is purged.
+    #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..=365))]
+    pub ttl_days: u32,
+    /// Largest envelope accepted, in bytes.
+    #[arg(long, default_value_t = 256 * 1024, value_parser = clap::value_parser!(u64).range(1024..=16_777_216))]
+    pub max_envelope_bytes: u64,
+    /// Deposits and prekey claims per second allowed per source.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub rate_per_second: u32,
+    /// Burst above the rate allowed per source.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub rate_burst: u32,
 }
 
 #[derive(Debug, Args)]

@@ -35,6 +35,7 @@ pub fn run(cli: Cli) -> Result<()> {
             run_node(&data_dir, &args.node, json, true)
         }
         Command::Contact(command) => contact(&data_dir, command, json),
+        Command::Server(args) => crate::server::run(&data_dir, &args, json),
         Command::Send {
             to,
             text,
@@ -86,7 +87,7 @@ fn default_data_dir() -> Result<PathBuf> {
     })
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -204,12 +205,35 @@ fn run_node(data_dir: &DataDir, args: &NodeArgs, json: bool, up: bool) -> Result
             args.api
         );
     }
+    let parse_full = |addr: &String, flag: &str| -> Result<libp2p::Multiaddr> {
+        let parsed: libp2p::Multiaddr = addr
+            .parse()
+            .with_context(|| format!("invalid {flag} address {addr:?}"))?;
+        if omega_core::delivery::split_peer_addr(&parsed).is_none() {
+            bail!(
+                "{flag} address {addr:?} must end in /p2p/<peer id> (copy it from the server's server.json)"
+            );
+        }
+        Ok(parsed)
+    };
+    let bootstrap = args
+        .bootstrap
+        .iter()
+        .map(|addr| parse_full(addr, "--bootstrap"))
+        .collect::<Result<Vec<_>>>()?;
+    let mailbox = match &args.mailbox {
+        Some(addr) => Some(parse_full(addr, "--mailbox")?),
+        None => bootstrap.first().cloned(),
+    };
     let passphrase = passphrase(false)?;
     let runtime = runtime()?;
     runtime.block_on(async {
         let mut config = NodeConfig::new(data_dir.clone(), passphrase);
         config.listen = listen;
         config.api = Some(args.api);
+        config.mailbox = mailbox;
+        config.mailbox_poll = Duration::from_millis(args.mailbox_poll_ms);
+        config.mdns = !args.no_mdns;
         let node = Node::start(config).await.map_err(map_open)?;
         // Handlers are installed before "started" is printed, so a signal right after it is handled.
         let signals = Signals::install()?;
@@ -245,7 +269,7 @@ fn run_node(data_dir: &DataDir, args: &NodeArgs, json: bool, up: bool) -> Result
 }
 
 /// SIGINT (Ctrl-C) and SIGTERM, registered up front.
-struct Signals {
+pub(crate) struct Signals {
     #[cfg(unix)]
     interrupt: tokio::signal::unix::Signal,
     #[cfg(unix)]
@@ -253,7 +277,7 @@ struct Signals {
 }
 
 impl Signals {
-    fn install() -> Result<Signals> {
+    pub(crate) fn install() -> Result<Signals> {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
@@ -266,7 +290,7 @@ impl Signals {
         Ok(Signals {})
     }
 
-    async fn wait(mut self) {
+    pub(crate) async fn wait(mut self) {
         #[cfg(unix)]
         tokio::select! {
             _ = self.interrupt.recv() => {}

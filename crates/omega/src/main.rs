@@ -5,6 +5,7 @@ mod bench;
 mod cli;
 mod client;
 mod commands;
+mod server;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -1,0 +1,123 @@
+//! `omega server`: runs the mailbox and prekey directory, keeping its libp2p identity in the data
+//! directory (`server.key`, 0600) and announcing where it listens in `server.json`.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use libp2p::identity::Keypair;
+use omega_core::DataDir;
+use omega_server::{Limits, Server, ServerConfig, SystemClock};
+use rand::RngCore;
+use serde_json::json;
+
+use crate::cli::ServerArgs;
+use crate::commands::{Signals, runtime};
+
+const KEY_FILE: &str = "server.key";
+const INFO_FILE: &str = "server.json";
+
+/// Loads the server's key, creating it on first run.
+fn load_or_create_key(dir: &Path) -> Result<Keypair> {
+    let path = dir.join(KEY_FILE);
+    match std::fs::read(&path) {
+        Ok(mut bytes) => {
+            if bytes.len() != 32 {
+                bail!(
+                    "{} is corrupt (expected 32 bytes, got {})",
+                    path.display(),
+                    bytes.len()
+                );
+            }
+            let keypair = Keypair::ed25519_from_bytes(&mut bytes)
+                .with_context(|| format!("{} is not a valid key", path.display()))?;
+            Ok(keypair)
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            let mut secret = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut secret);
+            let mut options = std::fs::OpenOptions::new();
+            options.create_new(true).write(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            let mut file = options
+                .open(&path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            file.write_all(&secret)?;
+            file.sync_all()?;
+            let keypair = Keypair::ed25519_from_bytes(&mut secret)?;
+            Ok(keypair)
+        }
+        Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+pub fn run(data_dir: &DataDir, args: &ServerArgs, json: bool) -> Result<()> {
+    let listen = args
+        .listen
+        .iter()
+        .map(|addr| {
+            addr.parse()
+                .with_context(|| format!("invalid --listen address {addr:?} (expected a multiaddr like /ip4/0.0.0.0/tcp/4040)"))
+        })
+        .collect::<Result<Vec<libp2p::Multiaddr>>>()?;
+    let root = data_dir.root().to_path_buf();
+    let keypair = load_or_create_key(&root)?;
+    let db = args
+        .db
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", root.join("server.db").display()));
+    let limits = Limits {
+        ttl_ms: i64::from(args.ttl_days) * 24 * 3600 * 1000,
+        max_envelope_bytes: args.max_envelope_bytes as usize,
+        rate_per_second: f64::from(args.rate_per_second),
+        rate_burst: f64::from(args.rate_burst),
+        ..Limits::default()
+    };
+    runtime()?.block_on(async {
+        let store = omega_store::server::open_server_store(&db)
+            .await
+            .with_context(|| "cannot open the server database")?;
+        let backend = store.backend();
+        let mut config = ServerConfig::new(keypair, listen);
+        config.http = Some(args.http);
+        config.limits = limits;
+        config.clock = Arc::new(SystemClock);
+        let server = Server::start(config, store).await?;
+        let signals = Signals::install()?;
+        let listen_addrs: Vec<String> = server.listen_addrs().iter().map(ToString::to_string).collect();
+        let http = server.http_addr().map(|addr| addr.to_string());
+        let info = json!({
+            "peer_id": server.peer_id().to_string(),
+            "listen_addrs": listen_addrs,
+            "http": http,
+        });
+        let path = root.join(INFO_FILE);
+        let tmp = root.join("server.json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&info)?)?;
+        std::fs::rename(&tmp, &path)?;
+        if json {
+            println!("{}", json!({"event": "started", "peer_id": info["peer_id"], "listen_addrs": info["listen_addrs"], "http": info["http"], "db": backend}));
+        } else {
+            println!("Ômega server {} ({backend} storage)", server.peer_id());
+            for addr in &listen_addrs {
+                println!("  listening on {addr}");
+            }
+            if let Some(http) = &http {
+                println!("  http: http://{http}/health  http://{http}/metrics");
+            }
+            println!("Nodes join with: omega node --bootstrap {}", listen_addrs.first().map_or("", String::as_str));
+            println!("Press Ctrl-C to stop.");
+        }
+        signals.wait().await;
+        let _ = std::fs::remove_file(&path);
+        server.shutdown().await;
+        Ok::<(), anyhow::Error>(())
+    })
+}

@@ -1,0 +1,312 @@
+//! `omega server` with real nodes: offline recipients reach their messages through the mailbox,
+//! sessions start from the prekey directory, and a crashing server loses nothing it acknowledged.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const PASSPHRASE: &str = "server test passphrase";
+const WAIT: Duration = Duration::from_secs(120);
+
+fn omega(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_omega"));
+    command
+        .arg("--data-dir")
+        .arg(dir)
+        .env("OMEGA_PASSPHRASE", PASSPHRASE)
+        .env_remove("OMEGA_DATA_DIR")
+        .env_remove("OMEGA_SERVER_DB")
+        .stdin(Stdio::null());
+    command
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("free port")
+}
+
+struct Process {
+    child: Child,
+    started: Value,
+}
+
+impl Process {
+    fn spawn(mut command: Command) -> Process {
+        let mut child = command.stdout(Stdio::piped()).spawn().expect("spawn");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read");
+        let started: Value =
+            serde_json::from_str(&line).unwrap_or_else(|_| panic!("did not start: {line:?}"));
+        assert_eq!(started["event"], "started");
+        Process { child, started }
+    }
+
+    fn kill_9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(dir: &Path, port: u16) -> Process {
+    let mut command = omega(dir);
+    command.args([
+        "--json",
+        "server",
+        "--listen",
+        &format!("/ip4/127.0.0.1/tcp/{port}"),
+        "--http",
+        "127.0.0.1:0",
+    ]);
+    Process::spawn(command)
+}
+
+fn server_addr(server: &Process) -> String {
+    server.started["listen_addrs"][0]
+        .as_str()
+        .expect("addr")
+        .to_owned()
+}
+
+fn start_node(dir: &Path, port: u16, server: &str) -> Process {
+    let mut command = omega(dir);
+    command.args([
+        "--json",
+        "node",
+        "--listen",
+        &format!("/ip4/127.0.0.1/tcp/{port}"),
+        "--bootstrap",
+        server,
+        "--mailbox-poll-ms",
+        "200",
+        "--no-mdns",
+    ]);
+    Process::spawn(command)
+}
+
+fn init(root: &Path, name: &str) -> PathBuf {
+    let dir = root.join(name);
+    let status = omega(&dir)
+        .args(["init", "--name", name])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    dir
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(120)))
+        .build()
+        .into()
+}
+
+/// Calls the node's local API (URL and token from its api.json).
+fn api(dir: &Path, method: &str, path: &str, body: Option<Value>) -> Value {
+    let info: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("api.json")).unwrap()).unwrap();
+    let url = format!("{}{path}", info["url"].as_str().unwrap());
+    let auth = format!("Bearer {}", info["token"].as_str().unwrap());
+    let agent = agent();
+    let mut response = match body {
+        Some(body) if method == "POST" => agent
+            .post(&url)
+            .header("Authorization", &auth)
+            .send_json(body),
+        _ => agent.get(&url).header("Authorization", &auth).call(),
+    }
+    .unwrap();
+    let mut text = String::new();
+    response
+        .body_mut()
+        .as_reader()
+        .read_to_string(&mut text)
+        .unwrap();
+    let value: Value = serde_json::from_str(&text).unwrap();
+    assert!(response.status().is_success(), "{method} {path}: {value}");
+    value
+}
+
+fn server_depth(server: &Process) -> u64 {
+    let url = format!("http://{}/health", server.started["http"].as_str().unwrap());
+    let mut response = agent().get(&url).call().unwrap();
+    let health: Value = response.body_mut().read_json().unwrap();
+    health["store"]["depth"].as_u64().expect("depth")
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn incoming(dir: &Path, with: &str) -> Vec<String> {
+    api(
+        dir,
+        "GET",
+        &format!("/v1/messages?with={with}&limit=100000"),
+        None,
+    )
+    .as_array()
+    .unwrap()
+    .iter()
+    .filter(|m| m["direction"] == "in")
+    .map(|m| m["text"].as_str().unwrap().to_owned())
+    .collect()
+}
+
+fn statuses(dir: &Path, with: &str) -> Vec<String> {
+    api(
+        dir,
+        "GET",
+        &format!("/v1/messages?with={with}&limit=100000"),
+        None,
+    )
+    .as_array()
+    .unwrap()
+    .iter()
+    .filter(|m| m["direction"] == "out")
+    .map(|m| m["status"].as_str().unwrap().to_owned())
+    .collect()
+}
+
+/// Alice and Bob know each other's cards (with the server as home mailbox); Bob has published
+/// his device list and prekeys, then goes offline. Returns (alice dir, bob dir, bob port).
+fn pair_with_bob_offline(root: &Path, server: &str) -> (PathBuf, Process, PathBuf, u16) {
+    let alice = init(root, "alice");
+    let bob = init(root, "bob");
+    let bob_port = free_port();
+    let alice_node = start_node(&alice, 0, server);
+    let bob_node = start_node(&bob, bob_port, server);
+    wait_for("bob's first mailbox sync", || {
+        api(&bob, "GET", "/v1/stats", None)["mailbox_syncs"].as_u64() >= Some(1)
+    });
+    let bob_card = bob_node.started["card"].as_str().unwrap().to_owned();
+    let alice_card = alice_node.started["card"].as_str().unwrap().to_owned();
+    api(
+        &alice,
+        "POST",
+        "/v1/contacts",
+        Some(json!({"card": bob_card, "alias": "bob"})),
+    );
+    api(
+        &bob,
+        "POST",
+        "/v1/contacts",
+        Some(json!({"card": alice_card, "alias": "alice"})),
+    );
+    bob_node.kill_9();
+    (alice, alice_node, bob, bob_port)
+}
+
+#[test]
+fn offline_recipient_gets_1000_messages_through_the_mailbox_once_each_in_order() {
+    let root = tempfile::tempdir().unwrap();
+    let server = start_server(&root.path().join("server"), 0);
+    let addr = server_addr(&server);
+    let (alice, _alice_node, bob, bob_port) = pair_with_bob_offline(root.path(), &addr);
+
+    // Alice never talked to Bob: the session starts from a one-time key of the directory.
+    let count = 1000;
+    for n in 0..count {
+        api(
+            &alice,
+            "POST",
+            "/v1/messages",
+            Some(json!({"to": "bob", "text": format!("m{n}")})),
+        );
+    }
+    wait_for("every message deposited", || {
+        let statuses = statuses(&alice, "bob");
+        statuses.len() == count && statuses.iter().all(|s| s != "queued")
+    });
+    assert!(
+        statuses(&alice, "bob").iter().all(|s| s == "sent"),
+        "sent = stored by the mailbox"
+    );
+    assert_eq!(server_depth(&server), count as u64);
+
+    let _bob_node = start_node(&bob, bob_port, &addr);
+    wait_for("bob received everything", || {
+        incoming(&bob, "alice").len() >= count
+    });
+    let expected: Vec<String> = (0..count).map(|n| format!("m{n}")).collect();
+    assert_eq!(incoming(&bob, "alice"), expected, "exactly once, in order");
+    wait_for("the mailbox is emptied by acks", || {
+        server_depth(&server) == 0
+    });
+    wait_for("delivery receipts reach alice", || {
+        statuses(&alice, "bob").iter().all(|s| s == "delivered")
+    });
+}
+
+#[test]
+fn server_killed_20_times_during_deposits_loses_nothing_it_acknowledged() {
+    let root = tempfile::tempdir().unwrap();
+    let server_dir = root.path().join("server");
+    let server_port = free_port();
+    let mut server = start_server(&server_dir, server_port);
+    let addr = server_addr(&server);
+    let (alice, _alice_node, bob, bob_port) = pair_with_bob_offline(root.path(), &addr);
+
+    let mut sent_total = 0;
+    for round in 0..20 {
+        for n in 0..10 {
+            api(
+                &alice,
+                "POST",
+                "/v1/messages",
+                Some(json!({"to": "bob", "text": format!("r{round}m{n}")})),
+            );
+        }
+        sent_total += 10;
+        // Kill as soon as part of the burst is acknowledged.
+        wait_for("some deposits", || {
+            statuses(&alice, "bob")
+                .iter()
+                .filter(|s| *s == "sent")
+                .count()
+                > sent_total - 10
+        });
+        server.kill_9();
+        let acknowledged = statuses(&alice, "bob")
+            .iter()
+            .filter(|s| *s == "sent")
+            .count() as u64;
+        server = start_server(&server_dir, server_port);
+        let depth = server_depth(&server);
+        assert!(
+            depth >= acknowledged,
+            "round {round}: the server acknowledged {acknowledged} deposits but holds {depth}"
+        );
+    }
+    wait_for("every message deposited", || {
+        statuses(&alice, "bob").iter().all(|s| s == "sent")
+    });
+    let _bob_node = start_node(&bob, bob_port, &addr);
+    wait_for("bob received everything", || {
+        incoming(&bob, "alice").len() >= sent_total
+    });
+    let mut got = incoming(&bob, "alice");
+    assert_eq!(got.len(), sent_total, "nothing twice");
+    got.sort();
+    got.dedup();
+    assert_eq!(got.len(), sent_total, "nothing lost");
+}
