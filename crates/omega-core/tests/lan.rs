@@ -17,7 +17,9 @@ fn multicast_source() -> Result<Ipv4Addr, String> {
         .map_err(|error| format!("no multicast route: {error}"))?;
     match socket.local_addr().map_err(|error| error.to_string())?.ip() {
         std::net::IpAddr::V4(ip) if !ip.is_loopback() && !ip.is_unspecified() => Ok(ip),
-        other => Err(format!("multicast would leave from {other}, which mDNS ignores")),
+        other => Err(format!(
+            "multicast would leave from {other}, which mDNS ignores"
+        )),
     }
 }
 
@@ -47,7 +49,11 @@ async fn lan_nodes_find_each_other_by_mdns_with_stale_cards_and_no_server() {
     a.add_contact(&stale_card, Some("bob")).await.unwrap();
     let message = a.send_text("bob", "found you on the LAN").await.unwrap();
     let reached = a
-        .wait_for_status(&message.message_id, Status::Delivered, Duration::from_secs(60))
+        .wait_for_status(
+            &message.message_id,
+            Status::Delivered,
+            Duration::from_secs(60),
+        )
         .await
         .unwrap();
     assert_eq!(reached.status, "delivered");

@@ -9,8 +9,8 @@ use omega_server::Limits;
 use omega_store::server::ServerStore;
 
 use crate::common::{
-    Harness, SOURCE, TestUser, authenticate_op, deposit_op, deposited, fetch_op,
-    message_id, page, postgres_store, refused, session, sqlite_store,
+    Harness, SOURCE, TestUser, authenticate_op, deposit_op, deposited, fetch_op, message_id, page,
+    postgres_store, refused, session, sqlite_store,
 };
 
 /// Five envelopes for one device (and one for a stranger's), fetched two at a time in deposit
@@ -70,7 +70,14 @@ async fn deposit_authenticate_fetch_ack_round_trip(store: impl ServerStore) {
     let empty = harness.fetch(&session.token, 0, 100).await.unwrap();
     assert!(empty.envelopes.is_empty());
     assert!(!empty.more);
-    assert_eq!(harness.store().mailbox_depth(&bob.mailbox_of(0)).await.unwrap(), 0);
+    assert_eq!(
+        harness
+            .store()
+            .mailbox_depth(&bob.mailbox_of(0))
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(
         harness
             .store()
@@ -81,9 +88,18 @@ async fn deposit_authenticate_fetch_ack_round_trip(store: impl ServerStore) {
         "another mailbox is untouched by bob's ack"
     );
     let metrics = harness.metrics.render(None);
-    assert!(metrics.contains("omega_mailbox_deposits_total 6\n"), "{metrics}");
-    assert!(metrics.contains("omega_mailbox_fetched_envelopes_total 5\n"), "{metrics}");
-    assert!(metrics.contains("omega_mailbox_acks_total 5\n"), "{metrics}");
+    assert!(
+        metrics.contains("omega_mailbox_deposits_total 6\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("omega_mailbox_fetched_envelopes_total 5\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("omega_mailbox_acks_total 5\n"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -147,7 +163,14 @@ async fn fetch_with_a_wrong_key_is_refused() {
     // Without a session nothing can be fetched.
     refused(harness.fetch(&[], 0, 10).await, "unauthorized");
     assert_eq!(harness.metrics.refusals_of("unauthorized"), 4);
-    assert_eq!(harness.store().mailbox_depth(&bob.mailbox_of(0)).await.unwrap(), 1);
+    assert_eq!(
+        harness
+            .store()
+            .mailbox_depth(&bob.mailbox_of(0))
+            .await
+            .unwrap(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -263,12 +286,13 @@ async fn unknown_token_is_refused() {
     refused(harness.fetch(&forged, 0, 10).await, "unauthorized");
     refused(harness.fetch(&[0; 32], 0, 10).await, "unauthorized");
     refused(harness.fetch(b"short", 0, 10).await, "unauthorized");
-    refused(
-        harness.ack(&forged, &[message_id(1)]).await,
-        "unauthorized",
-    );
+    refused(harness.ack(&forged, &[message_id(1)]).await, "unauthorized");
     assert_eq!(
-        harness.store().mailbox_depth(&bob.mailbox_of(0)).await.unwrap(),
+        harness
+            .store()
+            .mailbox_depth(&bob.mailbox_of(0))
+            .await
+            .unwrap(),
         1,
         "nothing was acked"
     );
@@ -320,7 +344,10 @@ async fn malformed_deposits_are_refused_as_bad_requests() {
         harness.deposit(&[1; 31], &message_id(1), b"x").await,
         "bad_request",
     );
-    refused(harness.deposit(&[1; 32], &[1; 15], b"x").await, "bad_request");
+    refused(
+        harness.deposit(&[1; 32], &[1; 15], b"x").await,
+        "bad_request",
+    );
     refused(
         harness.deposit(&[1; 32], &message_id(1), b"").await,
         "bad_request",
@@ -351,7 +378,10 @@ async fn deposit_above_the_rate_limit_is_refused_and_others_keep_being_served() 
     let from_b = harness
         .call_from(b"source-b", deposit_op(&mailbox, &message_id(100), b"b"))
         .await;
-    assert!(!deposited(from_b).unwrap().duplicate, "another source is served");
+    assert!(
+        !deposited(from_b).unwrap().duplicate,
+        "another source is served"
+    );
 
     harness.clock.advance(refusal.retry_after_ms as i64);
     deposited(from_a(3).await).expect("served again after waiting");
@@ -381,9 +411,15 @@ async fn duplicate_deposit_is_idempotent() {
     let session = harness.log_in(&bob, 0).await.unwrap();
     let page = harness.fetch(&session.token, 0, 100).await.unwrap();
     assert_eq!(page.envelopes.len(), 1, "fetched once");
-    assert_eq!(page.envelopes[0].envelope, b"first", "the first copy is kept");
+    assert_eq!(
+        page.envelopes[0].envelope, b"first",
+        "the first copy is kept"
+    );
     let metrics = harness.metrics.render(None);
-    assert!(metrics.contains("omega_mailbox_deposits_total 1\n"), "{metrics}");
+    assert!(
+        metrics.contains("omega_mailbox_deposits_total 1\n"),
+        "{metrics}"
+    );
     assert!(
         metrics.contains("omega_mailbox_duplicate_deposits_total 1\n"),
         "{metrics}"
@@ -419,12 +455,23 @@ async fn ttl_expired_envelopes_are_purged_and_counted() {
 
     let session = harness.log_in(&bob, 0).await.unwrap();
     let page = harness.fetch(&session.token, 0, 100).await.unwrap();
-    let ids: Vec<_> = page.envelopes.iter().map(|s| s.message_id.clone()).collect();
-    assert_eq!(ids, [message_id(2)], "the unexpired envelope is still fetchable");
+    let ids: Vec<_> = page
+        .envelopes
+        .iter()
+        .map(|s| s.message_id.clone())
+        .collect();
+    assert_eq!(
+        ids,
+        [message_id(2)],
+        "the unexpired envelope is still fetchable"
+    );
 
     let depth = harness.store().depth().await.unwrap();
     let metrics = harness.metrics.render(Some(depth));
-    assert!(metrics.contains("\nomega_mailbox_expired_total 1\n"), "{metrics}");
+    assert!(
+        metrics.contains("\nomega_mailbox_expired_total 1\n"),
+        "{metrics}"
+    );
     assert!(metrics.contains("\nomega_mailbox_depth 1\n"), "{metrics}");
     assert_eq!(harness.metrics.expired_total(), 1);
 }
@@ -440,5 +487,8 @@ async fn garbage_request_bytes_are_a_bad_request() {
     }
     assert_eq!(harness.metrics.refusals_of("bad_request"), 3);
     // The fetch op decodes but carries no session.
-    refused(page(harness.call(fetch_op(&[], 0, 0)).await), "unauthorized");
+    refused(
+        page(harness.call(fetch_op(&[], 0, 0)).await),
+        "unauthorized",
+    );
 }

@@ -162,6 +162,15 @@ pub enum ContactCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// Mailbox deposit + fetch + ack through a server, against raw batched SQL on the same database.
+    Mailbox {
+        /// Envelopes per measurement.
+        #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(10..=1_000_000))]
+        count: u32,
+        /// Also measure PostgreSQL (an admin URL; a scratch database is created and dropped).
+        #[arg(long, env = "OMEGA_TEST_POSTGRES_URL")]
+        postgres: Option<String>,
+    },
     /// Two nodes on loopback, 256-byte messages, against raw libp2p and raw vodozemac.
     Msg {
         /// Messages per measurement.

@@ -64,6 +64,9 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Bench(BenchCommand::Msg { count }) => crate::bench::msg(count, json),
+        Command::Bench(BenchCommand::Mailbox { count, postgres }) => {
+            crate::bench_mailbox::run(count, postgres, json)
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! node itself is `omega-core`.
 
 mod bench;
+mod bench_mailbox;
 mod cli;
 mod client;
 mod commands;

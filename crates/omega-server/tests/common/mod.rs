@@ -338,7 +338,11 @@ impl<S: ServerStore> Harness<S> {
         page(self.call(fetch_op(token, after, limit)).await)
     }
 
-    pub async fn ack(&self, token: &[u8], message_ids: &[Vec<u8>]) -> Result<u64, v1::MailboxError> {
+    pub async fn ack(
+        &self,
+        token: &[u8],
+        message_ids: &[Vec<u8>],
+    ) -> Result<u64, v1::MailboxError> {
         acked(self.call(ack_op(token, message_ids)).await)
     }
 }
