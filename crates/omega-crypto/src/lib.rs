@@ -52,6 +52,7 @@ pub mod envelope;
 pub mod identity;
 pub mod keystore;
 pub mod mailbox;
+pub mod peer_record;
 
 pub use card::{CardError, ContactCard, QrError};
 pub use device::{DeviceAccount, OlmError, OlmSession, PickleError};
@@ -65,3 +66,6 @@ pub use identity::{
 };
 pub use keystore::{KeystoreError, KeystoreSecrets, SealError};
 pub use mailbox::{mailbox_address, sign_mailbox_auth, verify_mailbox_auth};
+pub use peer_record::{
+    PeerRecordError, VerifiedPeerRecord, peer_record_key, sign_peer_record, verify_peer_record,
+};

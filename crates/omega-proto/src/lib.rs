@@ -178,6 +178,16 @@ pub fn decode_mailbox_response(bytes: &[u8]) -> Result<v1::MailboxResponse, Deco
     decode_bounded("mailbox response", bytes, 8 * 1024 * 1024)
 }
 
+/// Decodes a signed peer record (a DHT value).
+pub fn decode_signed_peer_record(bytes: &[u8]) -> Result<v1::SignedPeerRecord, DecodeError> {
+    decode_bounded("signed peer record", bytes, 32 * 1024)
+}
+
+/// Decodes a peer record (the signed bytes inside a `SignedPeerRecord`).
+pub fn decode_peer_record(bytes: &[u8]) -> Result<v1::PeerRecord, DecodeError> {
+    decode_bounded("peer record", bytes, 32 * 1024)
+}
+
 /// Decodes a device list (the signed bytes inside a `SignedDeviceList`).
 pub fn decode_device_list(bytes: &[u8]) -> Result<v1::DeviceList, DecodeError> {
     decode_bounded("device list", bytes, 16 * 1024)

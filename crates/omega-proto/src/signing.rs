@@ -15,6 +15,8 @@ pub const ONE_TIME_KEY_LABEL: &[u8] = b"omega/one-time-key/v1\0";
 
 /// Label of mailbox authentication signatures (device key over a server challenge).
 pub const MAILBOX_AUTH_LABEL: &[u8] = b"omega/mailbox-auth/v1\0";
+/// Label of peer records (DHT keys and signatures).
+pub const PEER_RECORD_LABEL: &[u8] = b"omega/peer-record/v1\0";
 /// Label of mailbox addresses (recipient hashes).
 pub const MAILBOX_ADDRESS_LABEL: &[u8] = b"omega/mailbox/v1\0";
 
@@ -84,6 +86,19 @@ pub fn mailbox_address_input(user_key: &[u8], device_curve25519: &[u8]) -> Vec<u
     put(&mut out, user_key);
     put(&mut out, device_curve25519);
     out
+}
+
+/// The input of a peer record's DHT key (SHA-256 of it is the key).
+pub fn peer_record_key_input(user_key: &[u8], device_curve25519: &[u8]) -> Vec<u8> {
+    let mut out = PEER_RECORD_LABEL.to_vec();
+    put(&mut out, user_key);
+    put(&mut out, device_curve25519);
+    out
+}
+
+/// The bytes a peer record's signature covers.
+pub fn peer_record_signing_bytes(encoded_record: &[u8]) -> Vec<u8> {
+    [PEER_RECORD_LABEL, encoded_record].concat()
 }
 
 #[cfg(test)]

@@ -28,7 +28,9 @@ async fn bob_with_uploaded_keys<S: ServerStore>(
     harness.publish(bob.signed_list(1, &[0])).await.unwrap();
     let session = harness.log_in(&bob, 0).await.unwrap();
     let one_time_keys = bob.devices[0].issue_pre_keys(N_KEYS);
-    let fallback = bob.devices[0].rotate_fallback_key().expect("a fallback key");
+    let fallback = bob.devices[0]
+        .rotate_fallback_key()
+        .expect("a fallback key");
     let uploaded_keys = one_time_keys.iter().map(|key| key.key.clone()).collect();
     let fallback_key = fallback.key.clone();
     let pool = uploaded(
@@ -76,13 +78,23 @@ async fn concurrent_claims_hand_out_each_key_once(store: impl ServerStore) {
     }
     let distinct: HashSet<_> = one_time.iter().cloned().collect();
     assert_eq!(one_time.len(), N_KEYS, "every one-time key is handed out");
-    assert_eq!(distinct.len(), N_KEYS, "no one-time key is handed out twice");
+    assert_eq!(
+        distinct.len(),
+        N_KEYS,
+        "no one-time key is handed out twice"
+    );
     assert_eq!(distinct, uploaded_keys.into_iter().collect::<HashSet<_>>());
     assert_eq!(fallbacks, N_CLAIMS - N_KEYS);
     assert_eq!(harness.store().pool_size(&device).await.unwrap(), 0);
     let metrics = harness.metrics.render(None);
-    assert!(metrics.contains("omega_prekey_claims_total 50\n"), "{metrics}");
-    assert!(metrics.contains("omega_prekey_fallback_claims_total 30\n"), "{metrics}");
+    assert!(
+        metrics.contains("omega_prekey_claims_total 50\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("omega_prekey_fallback_claims_total 30\n"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -92,8 +104,7 @@ async fn fifty_concurrent_claims_on_twenty_keys_give_twenty_distinct_keys_then_f
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn postgres_fifty_concurrent_claims_on_twenty_keys_give_twenty_distinct_keys_then_fallback()
-{
+async fn postgres_fifty_concurrent_claims_on_twenty_keys_give_twenty_distinct_keys_then_fallback() {
     let Some((database, store)) = postgres_store().await else {
         return;
     };
@@ -240,7 +251,11 @@ async fn an_upload_keeps_the_pool_within_its_limit() {
     assert_eq!(pool, 25, "only the room left is filled");
     let too_many = bob.devices[0].issue_pre_keys(26);
     refused(
-        uploaded(harness.call(upload_op(&session.token, too_many, None)).await),
+        uploaded(
+            harness
+                .call(upload_op(&session.token, too_many, None))
+                .await,
+        ),
         "too_large",
     );
 }
