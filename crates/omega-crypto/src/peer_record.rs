@@ -100,10 +100,10 @@ pub fn verify_peer_record(
             limit: MAX_RECORD_ADDRS,
         });
     }
-    if let Some(key) = key {
-        if key != peer_record_key(&devices.user, &device.curve25519) {
-            return Err(PeerRecordError::WrongKey);
-        }
+    if let Some(key) = key
+        && key != peer_record_key(&devices.user, &device.curve25519)
+    {
+        return Err(PeerRecordError::WrongKey);
     }
     Ok(VerifiedPeerRecord {
         user: devices.user,
