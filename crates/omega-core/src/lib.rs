@@ -19,6 +19,7 @@ mod inbound;
 mod mailbox_client;
 pub mod model;
 pub mod node;
+mod outbound;
 pub mod outbox;
 
 use std::path::PathBuf;

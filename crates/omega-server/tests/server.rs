@@ -10,12 +10,13 @@ use std::time::Duration;
 use libp2p::identity::Keypair;
 use omega_net::{NetHandle, Protocol};
 use omega_proto::v1;
-use omega_server::{Server, ServerConfig};
+use omega_server::{Server, ServerConfig, StartError};
 use omega_store::server::SqliteServerStore;
 
 use crate::common::{
-    Answer, ManualClock, TestUser, answer, authenticate_op, challenge_op, challenged, deposit_op, deposited,
-    encode, fetch_op, message_id, page, publish_op, published, refused, session, sqlite_store,
+    Answer, ManualClock, TestUser, answer, authenticate_op, challenge_op, challenged, deposit_op,
+    deposited, encode, fetch_op, message_id, page, publish_op, published, refused, session,
+    sqlite_store,
 };
 
 /// Longest wait for any one network exchange.
@@ -288,8 +289,8 @@ async fn http_mailbox_answers_garbage_with_a_protobuf_bad_request() {
 
 #[tokio::test]
 async fn purge_removes_expired_envelopes_keeps_the_others_and_counts_them_in_metrics() {
-    // The server's clock never reaches the first expiry (10 s), so its own purge task, which runs
-    // once at start, removes nothing; `purge_now` is given the time explicitly.
+    // The server's clock never reaches the first expiry (10 s), so its own purge task removes
+    // nothing, whenever it ticks; `purge_now` is given the time explicitly.
     let clock = ManualClock::at(0);
     let (_dir, server) = start_server_with(|config| {
         config.limits.ttl_ms = 10_000;
@@ -318,13 +319,48 @@ async fn purge_removes_expired_envelopes_keeps_the_others_and_counts_them_in_met
         .nonce;
     let device = &bob.devices[0];
     let server_peer_id = server.peer_id().to_bytes();
-    let auth = authenticate_op(&server_peer_id, &nonce, &bob.key(), device.ed25519(), device);
+    let auth = authenticate_op(
+        &server_peer_id,
+        &nonce,
+        &bob.key(),
+        device.ed25519(),
+        device,
+    );
     let session = session(over_libp2p(&bob_node, &server, auth).await).unwrap();
-    let page = page(over_libp2p(&bob_node, &server, fetch_op(&session.token, 0, 100)).await).unwrap();
-    let ids: Vec<_> = page.envelopes.iter().map(|s| s.message_id.clone()).collect();
-    assert_eq!(ids, [message_id(2)], "the unexpired envelope is still fetchable");
+    let page =
+        page(over_libp2p(&bob_node, &server, fetch_op(&session.token, 0, 100)).await).unwrap();
+    let ids: Vec<_> = page
+        .envelopes
+        .iter()
+        .map(|s| s.message_id.clone())
+        .collect();
+    assert_eq!(
+        ids,
+        [message_id(2)],
+        "the unexpired envelope is still fetchable"
+    );
 
     alice_node.shutdown().await;
     bob_node.shutdown().await;
     server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_busy_http_port_fails_the_start_and_names_the_address() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = taken.local_addr().unwrap();
+    let (_dir, store) = sqlite_store().await;
+    let mut config = ServerConfig::new(
+        Keypair::generate_ed25519(),
+        vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+    );
+    config.http = Some(busy);
+    match Server::start(config, store).await {
+        Err(error @ StartError::Http { addr, .. }) => {
+            assert_eq!(addr, busy);
+            assert!(error.to_string().contains(&busy.to_string()), "{error}");
+        }
+        Err(other) => panic!("expected an HTTP start error, got {other}"),
+        Ok(_) => panic!("started on a busy port"),
+    }
 }

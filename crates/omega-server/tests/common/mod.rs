@@ -170,7 +170,7 @@ pub fn claim_op(user: &UserKey, device_curve25519: [u8; 32]) -> Op {
 pub fn expect<T>(
     answer: Answer,
     what: &str,
-    pick: impl FnOnce(Reply) -> Result<T, Reply>,
+    pick: impl FnOnce(Reply) -> Result<T, Box<Reply>>,
 ) -> Result<T, v1::MailboxError> {
     answer.map(|reply| pick(reply).unwrap_or_else(|other| panic!("expected {what}, got {other:?}")))
 }
@@ -178,56 +178,56 @@ pub fn expect<T>(
 pub fn deposited(answer: Answer) -> Result<v1::DepositReceipt, v1::MailboxError> {
     expect(answer, "a deposit receipt", |reply| match reply {
         Reply::Deposited(receipt) => Ok(receipt),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })
 }
 
 pub fn challenged(answer: Answer) -> Result<v1::Challenge, v1::MailboxError> {
     expect(answer, "a challenge", |reply| match reply {
         Reply::Challenge(challenge) => Ok(challenge),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })
 }
 
 pub fn session(answer: Answer) -> Result<v1::Session, v1::MailboxError> {
     expect(answer, "a session", |reply| match reply {
         Reply::Session(session) => Ok(session),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })
 }
 
 pub fn page(answer: Answer) -> Result<v1::FetchPage, v1::MailboxError> {
     expect(answer, "a fetch page", |reply| match reply {
         Reply::Page(page) => Ok(page),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })
 }
 
 pub fn acked(answer: Answer) -> Result<u64, v1::MailboxError> {
     expect(answer, "an ack receipt", |reply| match reply {
         Reply::Acked(receipt) => Ok(receipt.deleted),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })
 }
 
 pub fn published(answer: Answer) -> Result<u64, v1::MailboxError> {
     expect(answer, "a publish receipt", |reply| match reply {
         Reply::Published(receipt) => Ok(receipt.version),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })
 }
 
 pub fn uploaded(answer: Answer) -> Result<u64, v1::MailboxError> {
     expect(answer, "an upload receipt", |reply| match reply {
         Reply::Uploaded(receipt) => Ok(receipt.pool),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })
 }
 
 pub fn claimed(answer: Answer) -> Result<v1::KeysResponse, v1::MailboxError> {
     expect(answer, "claimed keys", |reply| match reply {
         Reply::Claimed(keys) => Ok(keys),
-        other => Err(other),
+        other => Err(Box::new(other)),
     })
 }
 
