@@ -122,6 +122,10 @@ impl<S: ServerStore> MailboxService<S> {
     pub async fn handle_bytes(&self, source: &[u8], body: &[u8]) -> Vec<u8> {
         let response = match omega_proto::decode_mailbox_request(body) {
             Ok(request) => self.handle(source, request).await,
+            Err(omega_proto::DecodeError::TooLarge { got, limit, .. }) => error(
+                "too_large",
+                format!("request is {got} bytes, more than the limit of {limit}"),
+            ),
             Err(decode) => error("bad_request", decode.to_string()),
         };
         if let Some(v1::mailbox_response::Result::Error(refusal)) = &response.result {
