@@ -237,8 +237,8 @@ impl<S: ServerStore> MailboxService<S> {
         let Ok(user) = UserKey::from_bytes(&auth.user_key) else {
             return error("bad_request", "invalid user key");
         };
-        let list = match self.store.device_list(user.as_bytes()).await {
-            Ok(Some((_, signed))) => signed,
+        let (version, list) = match self.store.device_list(user.as_bytes()).await {
+            Ok(Some(found)) => found,
             Ok(None) => return error("unknown_device", "no device list published for this user"),
             Err(failure) => {
                 warn!(error = %failure, "device list lookup failed");
@@ -281,7 +281,25 @@ impl<S: ServerStore> MailboxService<S> {
             device_curve25519: device.curve25519,
             expires_ms: 0,
         };
+        let device_ed25519 = grant.device_ed25519;
         let expires_ms = self.state().sessions.open(token, grant, now);
+        // A publish that dropped this device may have landed since we read the list: if the list
+        // changed, the device must still be in it.
+        if let Ok(Some((now_version, now_list))) = self.store.device_list(user.as_bytes()).await
+            && now_version != version
+        {
+            let still_listed = v1::SignedDeviceList::decode(now_list.as_slice())
+                .ok()
+                .and_then(|signed| verify_device_list(&signed, Some(&user)).ok())
+                .is_some_and(|devices| devices.device_by_ed25519(&device_ed25519).is_some());
+            if !still_listed {
+                self.state().sessions.revoke_device(&device_ed25519);
+                return error(
+                    "unknown_device",
+                    "this device is not in the user's device list",
+                );
+            }
+        }
         ok(v1::mailbox_response::Result::Session(v1::Session {
             token: token.to_vec(),
             expires_ms: expires_ms.max(0) as u64,
