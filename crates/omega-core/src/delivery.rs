@@ -17,6 +17,9 @@ pub(crate) struct Route {
     pub recipient_hash: [u8; 32],
     /// False while the device is known to be unreachable (skip straight to the mailbox).
     pub try_direct: bool,
+    /// Where to look the device up in the DHT when its known addresses fail: its user and the
+    /// record key.
+    pub record: Option<(omega_crypto::UserKey, [u8; 32])>,
 }
 
 /// How an envelope left.
@@ -34,6 +37,8 @@ pub(crate) struct Attempt<T> {
     pub result: Result<T, String>,
     /// The direct path was tried and failed (the engine stops trying it for a while).
     pub direct_failed: bool,
+    /// Fresh addresses of the device found in the DHT (the engine remembers them).
+    pub learned: Vec<Multiaddr>,
 }
 
 /// Sends a request on /omega/mailbox/1 and returns the result, or the server's refusal as text.
@@ -77,6 +82,57 @@ impl std::fmt::Display for MailboxFailure {
     }
 }
 
+/// Looks a device up in the DHT: the addresses of its newest valid record.
+pub(crate) async fn resolve(net: &NetHandle, route: &Route) -> Vec<Multiaddr> {
+    let Some((user, key)) = &route.record else {
+        return Vec::new();
+    };
+    let Ok(values) = net.get_record(key.to_vec()).await else {
+        return Vec::new();
+    };
+    values
+        .iter()
+        .filter_map(|value| omega_crypto::verify_peer_record(value, Some(user), Some(key)).ok())
+        .max_by_key(|record| record.issued_ms)
+        .map(|record| {
+            record
+                .addrs
+                .iter()
+                .filter_map(|addr| addr.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A request straight to the device: known addresses first (an open connection also works with
+/// none), then the addresses its DHT record gives. Returns the answer and the addresses learned.
+async fn direct(
+    net: &NetHandle,
+    route: &Route,
+    protocol: Protocol,
+    body: &[u8],
+) -> Result<(Vec<u8>, Vec<Multiaddr>), String> {
+    let error = match net
+        .request(protocol, route.peer, route.addrs.clone(), body.to_vec())
+        .await
+    {
+        Ok(bytes) => return Ok((bytes, Vec::new())),
+        Err(error) => error.to_string(),
+    };
+    let found: Vec<Multiaddr> = resolve(net, route)
+        .await
+        .into_iter()
+        .filter(|addr| !route.addrs.contains(addr))
+        .collect();
+    if found.is_empty() {
+        return Err(error);
+    }
+    net.request(protocol, route.peer, found.clone(), body.to_vec())
+        .await
+        .map(|bytes| (bytes, found))
+        .map_err(|error| error.to_string())
+}
+
 /// Direct first (when worth trying), then the recipient's mailbox.
 pub(crate) async fn deliver(
     net: NetHandle,
@@ -84,51 +140,41 @@ pub(crate) async fn deliver(
     message_id: Vec<u8>,
     envelope: Vec<u8>,
 ) -> Attempt<Delivered> {
-    let mut direct_failed = false;
     let mut last_error = String::from("no route to the recipient");
-    // With no known address the request still succeeds over an open connection (the peer dialed us).
     if route.try_direct {
-        match net
-            .request(
-                Protocol::Msg,
-                route.peer,
-                route.addrs.clone(),
-                envelope.clone(),
-            )
-            .await
-        {
-            Ok(bytes) => {
+        match direct(&net, &route, Protocol::Msg, &envelope).await {
+            Ok((bytes, learned)) => {
                 return Attempt {
                     result: omega_proto::decode_ack(&bytes)
                         .map(Delivered::Direct)
                         .map_err(|error| error.to_string()),
                     direct_failed: false,
+                    learned,
                 };
             }
-            Err(error) => {
-                direct_failed = true;
-                last_error = error.to_string();
-            }
+            Err(error) => last_error = error,
         }
     }
-    if let Some(server) = &route.mailbox {
-        let deposit = v1::mailbox_request::Op::Deposit(v1::Deposit {
-            recipient_hash: route.recipient_hash.to_vec(),
-            message_id,
-            envelope,
-        });
-        return Attempt {
-            result: match mailbox_request(&net, server, deposit).await {
+    let direct_failed = route.try_direct;
+    let result = match &route.mailbox {
+        Some(server) => {
+            let deposit = v1::mailbox_request::Op::Deposit(v1::Deposit {
+                recipient_hash: route.recipient_hash.to_vec(),
+                message_id,
+                envelope,
+            });
+            match mailbox_request(&net, server, deposit).await {
                 Ok(v1::mailbox_response::Result::Deposited(_)) => Ok(Delivered::Mailbox),
                 Ok(_) => Err("unexpected mailbox answer".into()),
                 Err(failure) => Err(failure.to_string()),
-            },
-            direct_failed,
-        };
-    }
+            }
+        }
+        None => Err(last_error),
+    };
     Attempt {
-        result: Err(last_error),
+        result,
         direct_failed,
+        learned: Vec::new(),
     }
 }
 
@@ -139,47 +185,42 @@ pub(crate) async fn fetch_keys(
     user_key: Vec<u8>,
     device_curve25519: Vec<u8>,
 ) -> Attempt<v1::KeysResponse> {
-    let mut direct_failed = false;
     let mut last_error = String::from("no route to the recipient");
-    // With no known address the request still succeeds over an open connection (the peer dialed us).
     if route.try_direct {
         let request = v1::KeysRequest {
             user_key: user_key.clone(),
         }
         .encode_to_vec();
-        match net
-            .request(Protocol::Keys, route.peer, route.addrs.clone(), request)
-            .await
-        {
-            Ok(bytes) => {
+        match direct(&net, &route, Protocol::Keys, &request).await {
+            Ok((bytes, learned)) => {
                 return Attempt {
                     result: omega_proto::decode_keys_response(&bytes).map_err(|e| e.to_string()),
                     direct_failed: false,
+                    learned,
                 };
             }
-            Err(error) => {
-                direct_failed = true;
-                last_error = error.to_string();
-            }
+            Err(error) => last_error = error,
         }
     }
-    if let Some(server) = &route.mailbox {
-        let claim = v1::mailbox_request::Op::ClaimPreKey(v1::ClaimPreKey {
-            user_key,
-            device_curve25519,
-        });
-        return Attempt {
-            result: match mailbox_request(&net, server, claim).await {
+    let direct_failed = route.try_direct;
+    let result = match &route.mailbox {
+        Some(server) => {
+            let claim = v1::mailbox_request::Op::ClaimPreKey(v1::ClaimPreKey {
+                user_key,
+                device_curve25519,
+            });
+            match mailbox_request(&net, server, claim).await {
                 Ok(v1::mailbox_response::Result::Claimed(keys)) => Ok(keys),
                 Ok(_) => Err("unexpected mailbox answer".into()),
                 Err(failure) => Err(failure.to_string()),
-            },
-            direct_failed,
-        };
-    }
+            }
+        }
+        None => Err(last_error),
+    };
     Attempt {
-        result: Err(last_error),
+        result,
         direct_failed,
+        learned: Vec::new(),
     }
 }
 

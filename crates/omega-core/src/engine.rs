@@ -111,6 +111,10 @@ pub(crate) struct Engine {
     pub completions: mpsc::Sender<Completion>,
     /// Devices whose direct path failed recently: until then, envelopes go to their mailbox.
     pub unreachable: HashMap<PeerId, Instant>,
+    /// Whether a DHT is joined (bootstrap servers given): publish our record, resolve others'.
+    pub dht: bool,
+    /// When our peer record is due for (re)publication.
+    pub republish_at: Option<Instant>,
 }
 
 /// How long a failed direct path is skipped in favour of the mailbox.
@@ -143,6 +147,7 @@ impl Engine {
                 },
                 Some(completion) = completions.recv() => self.handle_completion(completion).await,
                 () = sleep_until(timeout) => {}
+                () = sleep_until(self.republish_at), if self.dht => self.publish_record().await,
             }
         }
         self.net.shutdown().await;
@@ -412,6 +417,10 @@ impl Engine {
                     self.outbox.handle_reachable(device);
                 }
             }
+            // A new address (a relay reservation, an interface): tell the DHT soon.
+            NetEvent::NewListenAddr { .. } if self.dht => {
+                self.republish_at = Some(Instant::now() + std::time::Duration::from_millis(200));
+            }
             NetEvent::Disconnected { .. } | NetEvent::NewListenAddr { .. } => {}
             #[allow(unreachable_patterns)]
             _ => {}
@@ -419,7 +428,7 @@ impl Engine {
     }
 
     /// Identify told us where a contact's device listens: remember it for the next dial.
-    async fn learn_addrs(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
+    pub(crate) async fn learn_addrs(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
         let Some((user, _)) = self.peer_ids.get(&peer).copied() else {
             return;
         };
@@ -450,6 +459,42 @@ impl Engine {
         {
             warn!(%error, "could not store a contact's addresses");
         }
+    }
+}
+
+/// How often our peer record is republished in the DHT.
+const REPUBLISH_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+
+impl Engine {
+    /// Signs a fresh peer record with our current addresses and puts it in the DHT (retrying a few
+    /// times in the background while the DHT is still being joined).
+    pub(crate) async fn publish_record(&mut self) {
+        self.republish_at = Some(Instant::now() + REPUBLISH_EVERY);
+        let peer = self.net.local_peer_id();
+        let addrs: Vec<String> = self
+            .net
+            .listen_addrs()
+            .await
+            .into_iter()
+            .map(|addr| addr.with_p2p(peer).unwrap_or_else(|addr| addr).to_string())
+            .take(omega_crypto::peer_record::MAX_RECORD_ADDRS)
+            .collect();
+        let record =
+            omega_crypto::sign_peer_record(&self.account, &self.my_devices.signed, addrs, now_ms())
+                .encode_to_vec();
+        let key = omega_crypto::peer_record_key(&self.me, &self.account.curve25519()).to_vec();
+        let net = self.net.clone();
+        tokio::spawn(async move {
+            let mut wait = std::time::Duration::from_millis(200);
+            for _ in 0..8 {
+                match net.put_record(key.clone(), record.clone()).await {
+                    Ok(()) => return,
+                    Err(error) => debug!(%error, "could not publish our peer record yet"),
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(10));
+            }
+        });
     }
 }
 

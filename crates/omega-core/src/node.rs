@@ -37,6 +37,8 @@ pub struct NodeConfig {
     pub mailbox_poll: Duration,
     /// mDNS discovery of peers on the local network.
     pub mdns: bool,
+    /// Servers whose DHT, relay and NAT services the node uses (full multiaddrs with /p2p/).
+    pub bootstrap: Vec<Multiaddr>,
 }
 
 impl NodeConfig {
@@ -57,6 +59,7 @@ impl NodeConfig {
             mailbox: None,
             mailbox_poll: Duration::from_secs(5),
             mdns: false,
+            bootstrap: Vec::new(),
         }
     }
 }
@@ -100,6 +103,14 @@ impl Node {
         net_config.listen = config.listen.clone();
         net_config.request_timeout = config.request_timeout;
         net_config.mdns = config.mdns;
+        if !config.bootstrap.is_empty() {
+            net_config.bootstrap = config.bootstrap.clone();
+            net_config.kad = omega_net::KadMode::Client;
+            net_config.relay_client = true;
+            net_config.record_validator = Some(std::sync::Arc::new(|key: &[u8], value: &[u8]| {
+                omega_crypto::verify_peer_record(value, None, Some(key)).is_ok()
+            }));
+        }
         let (net, net_events) = match omega_net::start(net_config.clone()).await {
             Ok(started) => started,
             // No multicast here (a container, no network): run without LAN discovery.
@@ -155,6 +166,8 @@ impl Node {
             peer_ids: HashMap::new(),
             completions: completions_tx,
             unreachable: HashMap::new(),
+            dht: !config.bootstrap.is_empty(),
+            republish_at: (!config.bootstrap.is_empty()).then(std::time::Instant::now),
         };
         let stats_for_mailbox = stats.clone();
         let engine = tokio::spawn(engine.run(commands, net_events, completions, shutdown));

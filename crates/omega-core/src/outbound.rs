@@ -100,6 +100,12 @@ impl Engine {
                 .map(|(server, addr)| (server, vec![addr])),
             recipient_hash: omega_crypto::mailbox_address(&user, &device.curve25519),
             try_direct: !self.unreachable.contains_key(&peer),
+            record: self.dht.then(|| {
+                (
+                    user,
+                    omega_crypto::peer_record_key(&user, &device.curve25519),
+                )
+            }),
         })
     }
 
@@ -178,7 +184,8 @@ impl Engine {
                 peer,
                 attempt,
             } => {
-                self.note_direct(peer, attempt.direct_failed);
+                self.note_direct(peer, attempt.direct_failed, attempt.learned)
+                    .await;
                 let bundle = attempt.result.and_then(|response| {
                     let user = UserKey::from_bytes(&row.peer_user).map_err(|e| e.to_string())?;
                     verify_keys_response(&response, &user).map_err(|error| error.to_string())
@@ -212,7 +219,8 @@ impl Engine {
                 peer,
                 attempt,
             } => {
-                self.note_direct(peer, attempt.direct_failed);
+                self.note_direct(peer, attempt.direct_failed, attempt.learned)
+                    .await;
                 match attempt.result {
                     Ok(Delivered::Direct(ack))
                         if ack.status == v1::AckStatus::Accepted as i32
@@ -237,10 +245,13 @@ impl Engine {
         }
     }
 
-    fn note_direct(&mut self, peer: PeerId, failed: bool) {
+    async fn note_direct(&mut self, peer: PeerId, failed: bool, learned: Vec<libp2p::Multiaddr>) {
         if failed {
             self.unreachable
                 .insert(peer, Instant::now() + UNREACHABLE_FOR);
+        }
+        if !learned.is_empty() {
+            self.learn_addrs(peer, learned).await;
         }
     }
 

@@ -1,24 +1,29 @@
-//! The swarm-wide behaviour: one `request_response` instance per Ômega protocol, identify, ping
-//! and (optionally) mDNS. Each field's events are handled in `driver.rs`.
-//!
-//! Next to come, each as one more field here plus one arm in `Driver::on_swarm_event`:
-//! `kad::Behaviour` (our own `/omega/kad/1.0.0` DHT), the relay client (which needs the builder's
-//! `with_relay_client` phase in `driver::build_swarm`), `dcutr::Behaviour` and
-//! `autonat::Behaviour`. Optional ones go behind a [`Toggle`] like `mdns`.
+//! The swarm-wide behaviour: one `request_response` instance per Ômega protocol, identify,
+//! ping, the relay client, and — each behind a [`Toggle`] as the [`Config`] says — mDNS,
+//! Kademlia, the relay server, DCUtR and the two halves of AutoNAT v2. Each field's events are
+//! handled in the `driver` modules.
+
+use std::time::Duration;
 
 use libp2p::{
-    PeerId, StreamProtocol, identify,
+    PeerId, StreamProtocol, autonat, dcutr, identify,
     identity::PublicKey,
-    mdns, ping, request_response,
+    kad::{self, store::MemoryStore},
+    mdns, ping, relay, request_response,
     request_response::ProtocolSupport,
     swarm::{NetworkBehaviour, behaviour::toggle::Toggle},
 };
 
 use crate::{
-    Config, Protocol,
+    Config, KadMode, Protocol, RelayLimits,
     error::StartError,
-    protocol::{FrameCodec, IDENTIFY_PROTOCOL},
+    protocol::{FrameCodec, IDENTIFY_PROTOCOL, KAD_PROTOCOL},
 };
+
+/// How long one DHT query (all its requests together) may take.
+const KAD_QUERY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Room for the rest of a DHT message (closer peers, key, framing) beside the record value.
+const KAD_PACKET_OVERHEAD: usize = 16 * 1024;
 
 /// Every protocol a node speaks.
 #[derive(NetworkBehaviour)]
@@ -29,6 +34,14 @@ pub(crate) struct Behaviour {
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
     pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
+    pub(crate) kad: Toggle<kad::Behaviour<MemoryStore>>,
+    /// Always present: it is what lets any node dial a `/p2p-circuit` address. It listens
+    /// (reserves) only when the driver asks it to.
+    pub(crate) relay_client: relay::client::Behaviour,
+    pub(crate) relay_server: Toggle<relay::Behaviour>,
+    pub(crate) dcutr: Toggle<dcutr::Behaviour>,
+    pub(crate) autonat_client: Toggle<autonat::v2::client::Behaviour>,
+    pub(crate) autonat_server: Toggle<autonat::v2::server::Behaviour>,
 }
 
 /// Events of [`Behaviour`], one variant per field.
@@ -36,8 +49,13 @@ pub(crate) type Event = BehaviourEvent;
 
 impl Behaviour {
     /// Must be called within a tokio runtime when `config.mdns` is set (mDNS watches the
-    /// interfaces from there).
-    pub(crate) fn new(config: &Config, local_key: PublicKey) -> Result<Self, StartError> {
+    /// interfaces from there). `relay_client` comes from the swarm builder, which pairs it
+    /// with the relayed transport.
+    pub(crate) fn new(
+        config: &Config,
+        local_key: PublicKey,
+        relay_client: relay::client::Behaviour,
+    ) -> Result<Self, StartError> {
         let local_peer_id = PeerId::from_public_key(&local_key);
         let request_response_config =
             request_response::Config::default().with_request_timeout(config.request_timeout);
@@ -79,7 +97,35 @@ impl Behaviour {
             identify,
             ping: ping::Behaviour::default(),
             mdns: Toggle::from(mdns),
+            kad: Toggle::from(new_kad(config, local_peer_id)),
+            relay_client,
+            relay_server: Toggle::from(
+                config.relay_server.then(|| {
+                    relay::Behaviour::new(local_peer_id, relay_config(&config.relay_limits))
+                }),
+            ),
+            dcutr: Toggle::from(
+                config
+                    .relay_client
+                    .then(|| dcutr::Behaviour::new(local_peer_id)),
+            ),
+            // Tests a new address candidate every 5 s.
+            autonat_client: Toggle::from(
+                config
+                    .probes_nat()
+                    .then(autonat::v2::client::Behaviour::default),
+            ),
+            autonat_server: Toggle::from(
+                config
+                    .answers_nat_probes()
+                    .then(autonat::v2::server::Behaviour::default),
+            ),
         })
+    }
+
+    /// The DHT, when [`Config::kad`] is on.
+    pub(crate) fn kad_mut(&mut self) -> Option<&mut kad::Behaviour<MemoryStore>> {
+        self.kad.as_mut()
     }
 
     /// The `request_response` instance carrying `protocol`.
@@ -99,5 +145,60 @@ impl Behaviour {
         self.mdns
             .as_ref()
             .is_some_and(|mdns| mdns.discovered_nodes().any(|known| known == peer))
+    }
+}
+
+/// The Kademlia behaviour [`Config::kad`] asks for, or `None` when it is off.
+fn new_kad(config: &Config, local_peer_id: PeerId) -> Option<kad::Behaviour<MemoryStore>> {
+    let mode = match config.kad {
+        KadMode::Off => return None,
+        KadMode::Client => kad::Mode::Client,
+        KadMode::Server => kad::Mode::Server,
+    };
+    let mut kad_config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
+    kad_config
+        .set_query_timeout(KAD_QUERY_TIMEOUT)
+        .set_record_ttl(Some(config.record_ttl))
+        // Republishing is the publisher's job (it calls `put_record` again).
+        .set_publication_interval(None)
+        // Every inbound record goes through the application's validator first.
+        .set_record_filtering(kad::StoreInserts::FilterBoth)
+        .set_max_packet_size(config.max_record_bytes + KAD_PACKET_OVERHEAD);
+    let store = MemoryStore::with_config(
+        local_peer_id,
+        kad::store::MemoryStoreConfig {
+            max_records: config.max_records,
+            max_value_bytes: config.max_record_bytes,
+            ..Default::default()
+        },
+    );
+    let mut kad = kad::Behaviour::with_config(local_peer_id, store, kad_config);
+    // Fixed, not inferred from confirmed external addresses: a device never serves the DHT,
+    // a server always does.
+    kad.set_mode(Some(mode));
+    Some(kad)
+}
+
+/// The relay server's configuration for `limits`, keeping libp2p's default rate limiters.
+fn relay_config(limits: &RelayLimits) -> relay::Config {
+    let RelayLimits {
+        max_reservations,
+        max_reservations_per_peer,
+        reservation_duration,
+        max_circuits,
+        max_circuits_per_peer,
+        max_circuit_duration,
+        max_circuit_bytes,
+    } = limits.clone();
+    relay::Config {
+        max_reservations,
+        max_reservations_per_peer,
+        reservation_duration,
+        max_circuits,
+        max_circuits_per_peer,
+        // libp2p panics above `u32::MAX` seconds.
+        max_circuit_duration: max_circuit_duration.min(Duration::from_secs(u64::from(u32::MAX))),
+        max_circuit_bytes,
+        ..relay::Config::default()
     }
 }

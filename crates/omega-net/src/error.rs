@@ -23,6 +23,10 @@ pub enum StartError {
     /// mDNS was asked for but its interface watcher could not start.
     #[error("cannot start mdns discovery: {reason}")]
     Mdns { reason: String },
+    /// A [`Config::bootstrap`](crate::Config::bootstrap) address is not a full direct address
+    /// ending in `/p2p/<peer id>`.
+    #[error("bootstrap address {addr} must be direct and end in /p2p/<peer id>")]
+    Bootstrap { addr: Multiaddr },
 }
 
 /// Why a request (or a dial) failed.
@@ -59,9 +63,24 @@ pub enum RequestError {
     /// The peer is not connected and no address is known for it.
     #[error("no address known for the peer")]
     NoAddresses,
-    /// Too many requests are waiting for a response; `limit` may be pending at once.
+    /// Too many requests (or DHT queries) are waiting for a response; `limit` may be pending
+    /// at once.
     #[error("too many pending requests (limit {limit})")]
     TooManyPending { limit: usize },
+    /// The DHT is off ([`KadMode::Off`](crate::KadMode::Off)).
+    #[error("the dht is off on this node")]
+    DhtDisabled,
+    /// The DHT routing table is empty: no DHT server was ever known (check
+    /// [`Config::bootstrap`](crate::Config::bootstrap)).
+    #[error("no dht server known")]
+    NoDhtPeers,
+    /// The record was refused by this node's own
+    /// [`Config::record_validator`](crate::Config::record_validator); nothing was published.
+    #[error("the record validator refused the record")]
+    InvalidRecord,
+    /// No DHT server acknowledged storing the record.
+    #[error("no dht server stored the record: {reason}")]
+    RecordNotStored { reason: String },
 }
 
 /// What the last failed dial to a peer said, kept so that a request's

@@ -6,7 +6,7 @@ use std::fmt;
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{Protocol, RequestError};
+use crate::{NatStatus, Protocol, RequestError};
 
 /// Work for the driver task; each command carries its reply channel.
 pub(crate) enum Command {
@@ -33,6 +33,22 @@ pub(crate) enum Command {
     ListenAddrs {
         reply: oneshot::Sender<Vec<Multiaddr>>,
     },
+    ConnectionAddrs {
+        peer: PeerId,
+        reply: oneshot::Sender<Vec<Multiaddr>>,
+    },
+    PutRecord {
+        key: Vec<u8>,
+        value: Vec<u8>,
+        reply: oneshot::Sender<Result<(), RequestError>>,
+    },
+    GetRecord {
+        key: Vec<u8>,
+        reply: oneshot::Sender<Result<Vec<Vec<u8>>, RequestError>>,
+    },
+    NatStatus {
+        reply: oneshot::Sender<NatStatus>,
+    },
     Shutdown {
         reply: oneshot::Sender<()>,
     },
@@ -52,8 +68,17 @@ impl Command {
             Command::IsConnected { reply, .. } => {
                 let _ = reply.send(false);
             }
-            Command::ListenAddrs { reply } => {
+            Command::ListenAddrs { reply } | Command::ConnectionAddrs { reply, .. } => {
                 let _ = reply.send(Vec::new());
+            }
+            Command::PutRecord { reply, .. } => {
+                let _ = reply.send(Err(RequestError::Shutdown));
+            }
+            Command::GetRecord { reply, .. } => {
+                let _ = reply.send(Err(RequestError::Shutdown));
+            }
+            Command::NatStatus { reply } => {
+                let _ = reply.send(NatStatus::Unknown);
             }
             Command::Shutdown { reply } => {
                 let _ = reply.send(());
@@ -87,24 +112,82 @@ impl NetHandle {
     }
 
     /// The concrete addresses the node listens on (an unspecified address like `0.0.0.0` is
-    /// expanded into one address per interface), without a `/p2p` suffix. Empty once shut down.
+    /// expanded into one address per interface), without this node's own `/p2p` suffix. With
+    /// [`Config::relay_client`](crate::Config::relay_client) this includes one relayed address
+    /// per relay reservation, `<relay addr>/p2p/<relay id>/p2p-circuit`. Empty once shut down.
     pub async fn listen_addrs(&self) -> Vec<Multiaddr> {
-        let (reply, answer) = oneshot::channel();
-        if self
-            .commands
-            .send(Command::ListenAddrs { reply })
+        self.ask(|reply| Command::ListenAddrs { reply })
             .await
-            .is_err()
-        {
-            return Vec::new();
-        }
-        answer.await.unwrap_or_default()
+            .unwrap_or_default()
+    }
+
+    /// The remote address of every established connection to `peer`, without the peer's
+    /// `/p2p` suffix (empty when not connected). A relayed connection's address contains
+    /// `/p2p-circuit`.
+    pub async fn connection_addrs(&self, peer: PeerId) -> Vec<Multiaddr> {
+        self.ask(|reply| Command::ConnectionAddrs { peer, reply })
+            .await
+            .unwrap_or_default()
+    }
+
+    /// Publishes a DHT record under `key` and waits until at least one DHT server
+    /// acknowledged storing it (quorum one). The record is also kept locally. It expires after
+    /// [`Config::record_ttl`](crate::Config::record_ttl); this crate never republishes it, so
+    /// call again (e.g. every TTL/2, and whenever the value changes) to keep it alive.
+    ///
+    /// Fails with [`RequestError::DhtDisabled`] when the DHT is off,
+    /// [`RequestError::InvalidRecord`] when this node's own validator refuses the record,
+    /// [`RequestError::TooLarge`] over [`Config::max_record_bytes`](crate::Config::max_record_bytes),
+    /// [`RequestError::NoDhtPeers`] when no DHT server is known,
+    /// [`RequestError::RecordNotStored`] or [`RequestError::Timeout`] when no server stored it.
+    ///
+    /// A server that refuses the record with its validator still acknowledges the `PutRecord`
+    /// (the Kademlia protocol has no refusal), so give every node the same validator: the
+    /// publisher's own check is what reports the refusal.
+    pub async fn put_record(&self, key: Vec<u8>, value: Vec<u8>) -> Result<(), RequestError> {
+        self.ask(|reply| Command::PutRecord { key, value, reply })
+            .await
+            .unwrap_or(Err(RequestError::Shutdown))
+    }
+
+    /// Looks `key` up in the DHT and returns every distinct value found (the local store
+    /// included) that this node's validator accepts, in the order found. A key nobody holds
+    /// gives `Ok` with no values, not an error.
+    ///
+    /// Fails with [`RequestError::DhtDisabled`] when the DHT is off,
+    /// [`RequestError::NoDhtPeers`] when no DHT server is known and nothing is stored
+    /// locally, and [`RequestError::Timeout`] when the query timed out without finding
+    /// anything.
+    pub async fn get_record(&self, key: Vec<u8>) -> Result<Vec<Vec<u8>>, RequestError> {
+        self.ask(|reply| Command::GetRecord { key, reply })
+            .await
+            .unwrap_or(Err(RequestError::Shutdown))
+    }
+
+    /// What AutoNAT has found out about this node's reachability so far;
+    /// [`NatStatus::Unknown`] when it is off (see
+    /// [`Config::probes_nat`](crate::Config::probes_nat)) or the node is shut down. Changes
+    /// are also reported as [`NetEvent::Reachability`].
+    pub async fn nat_status(&self) -> NatStatus {
+        self.ask(|reply| Command::NatStatus { reply })
+            .await
+            .unwrap_or_default()
+    }
+
+    /// Sends the command `make` builds and waits for its answer; `None` once shut down.
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(make(reply)).await.ok()?;
+        answer.await.ok()
     }
 
     /// Sends one request on `protocol` and waits for the response.
     ///
     /// If the peer is not connected it is dialed, using `addrs` and the addresses remembered for
-    /// it (every address passed here is remembered until a dial to it fails). A body over
+    /// it (every direct address passed here is remembered until a dial to it fails). Relayed
+    /// addresses (`.../p2p-circuit/...`; the 8 most recent per peer are remembered) are held
+    /// back: the direct addresses are dialed first, and the relayed ones only if that dial
+    /// fails, so a peer reachable both ways is reached directly. A body over
     /// `max_request_bytes` fails with [`RequestError::TooLarge`] without touching the network.
     pub async fn request(
         &self,
@@ -134,8 +217,9 @@ impl NetHandle {
         answer.await.unwrap_or(Err(RequestError::Shutdown))
     }
 
-    /// Starts connecting to `peer` unless it is connected or being dialed; returns once the dial
-    /// is issued. Success shows as [`NetEvent::Connected`]. Fails at once with
+    /// Starts connecting to `peer` unless it is connected or being dialed (direct addresses
+    /// before relayed ones, as for [`request`](Self::request)); returns once the dial is
+    /// issued. Success shows as [`NetEvent::Connected`]. Fails at once with
     /// [`RequestError::NoAddresses`] when `addrs` is empty and no address is known.
     pub async fn dial(&self, peer: PeerId, addrs: Vec<Multiaddr>) -> Result<(), RequestError> {
         let (reply, answer) = oneshot::channel();
@@ -148,7 +232,8 @@ impl NetHandle {
 
     /// Remembers `addrs` for `peer` without dialing: a later [`request`](Self::request) or
     /// [`dial`](Self::dial) with no addresses uses them. Like addresses passed to `request`,
-    /// each is forgotten once a dial to it fails. Commands are handled in order, so a request
+    /// each direct one is forgotten once a dial to it fails, and relayed ones are tried only
+    /// after the direct ones failed. Commands are handled in order, so a request
     /// issued after this returns sees the addresses. Fails only with
     /// [`RequestError::Shutdown`].
     pub async fn add_addresses(
@@ -215,6 +300,14 @@ pub enum NetEvent {
     /// mDNS's records of `peer` all expired (it stopped answering on the local network).
     /// Addresses already remembered for it are kept.
     Expired { peer: PeerId },
+    /// A listen address went away, e.g. a relayed address when the relay connection closed.
+    /// A reservation is made again once the relay is reachable.
+    ExpiredListenAddr { addr: Multiaddr },
+    /// AutoNAT changed its mind about this node's reachability.
+    Reachability { status: NatStatus },
+    /// DCUtR tried to replace a relayed connection to `peer` with a direct one; `succeeded`
+    /// says whether it did. On failure the relayed connection stays.
+    HolePunch { peer: PeerId, succeeded: bool },
 }
 
 impl fmt::Debug for NetEvent {
@@ -252,6 +345,19 @@ impl fmt::Debug for NetEvent {
                 .field("addrs", addrs)
                 .finish(),
             NetEvent::Expired { peer } => f.debug_struct("Expired").field("peer", peer).finish(),
+            NetEvent::ExpiredListenAddr { addr } => f
+                .debug_struct("ExpiredListenAddr")
+                .field("addr", addr)
+                .finish(),
+            NetEvent::Reachability { status } => f
+                .debug_struct("Reachability")
+                .field("status", status)
+                .finish(),
+            NetEvent::HolePunch { peer, succeeded } => f
+                .debug_struct("HolePunch")
+                .field("peer", peer)
+                .field("succeeded", succeeded)
+                .finish(),
         }
     }
 }

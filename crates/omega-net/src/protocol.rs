@@ -26,6 +26,8 @@ pub const KEYS_PROTOCOL: &str = "/omega/keys/1";
 pub const MAILBOX_PROTOCOL: &str = "/omega/mailbox/1";
 /// Protocol version advertised through identify.
 pub const IDENTIFY_PROTOCOL: &str = "/omega/id/1.0.0";
+/// Protocol name of our Kademlia DHT (kept apart from the public IPFS DHT).
+pub const KAD_PROTOCOL: &str = "/omega/kad/1.0.0";
 
 /// Longest uvarint accepted: 10 bytes hold any `u64`.
 const MAX_VARINT_BYTES: usize = 10;

@@ -111,6 +111,13 @@ impl<S: ServerStore> Server<S> {
         let mut net_config = omega_net::Config::new(config.keypair);
         net_config.listen = config.listen;
         net_config.protocols = vec![Protocol::Mailbox];
+        // Bootstrap for the DHT (storing only peer records that verify for their key), relay for
+        // peers that cannot be reached directly, and AutoNAT answers.
+        net_config.kad = omega_net::KadMode::Server;
+        net_config.relay_server = true;
+        net_config.record_validator = Some(Arc::new(|key: &[u8], value: &[u8]| {
+            omega_crypto::verify_peer_record(value, None, Some(key)).is_ok()
+        }));
         let (net, events) = omega_net::start(net_config).await?;
         let listen_addrs = net
             .listen_addrs()

@@ -162,6 +162,12 @@ pub enum ContactCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// Many clients connected to one server process: memory per connection, delivery latency.
+    Peers {
+        /// Number of simulated peers.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(2..=100_000))]
+        count: u32,
+    },
     /// Mailbox deposit + fetch + ack through a server, against raw batched SQL on the same database.
     Mailbox {
         /// Envelopes per measurement.

@@ -64,6 +64,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Bench(BenchCommand::Msg { count }) => crate::bench::msg(count, json),
+        Command::Bench(BenchCommand::Peers { count }) => crate::bench_peers::run(count, json),
         Command::Bench(BenchCommand::Mailbox { count, postgres }) => {
             crate::bench_mailbox::run(count, postgres, json)
         }
@@ -235,6 +236,7 @@ fn run_node(data_dir: &DataDir, args: &NodeArgs, json: bool, up: bool) -> Result
         config.listen = listen;
         config.api = Some(args.api);
         config.mailbox = mailbox;
+        config.bootstrap = bootstrap;
         config.mailbox_poll = Duration::from_millis(args.mailbox_poll_ms);
         config.mdns = !args.no_mdns;
         let node = Node::start(config).await.map_err(map_open)?;

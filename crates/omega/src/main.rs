@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_mailbox;
+mod bench_peers;
 mod cli;
 mod client;
 mod commands;

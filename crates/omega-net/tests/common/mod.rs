@@ -76,9 +76,18 @@ pub fn tagged_echo(protocol: Protocol, body: Vec<u8>) -> Answer {
 /// Waits for the first event `pick` accepts, skipping the others.
 pub async fn wait_for<T>(
     events: &mut mpsc::Receiver<NetEvent>,
+    pick: impl FnMut(NetEvent) -> Option<T>,
+) -> T {
+    wait_for_within(WAIT, events, pick).await
+}
+
+/// Like [`wait_for`] with a timeout of `limit`.
+pub async fn wait_for_within<T>(
+    limit: Duration,
+    events: &mut mpsc::Receiver<NetEvent>,
     mut pick: impl FnMut(NetEvent) -> Option<T>,
 ) -> T {
-    tokio::time::timeout(WAIT, async {
+    tokio::time::timeout(limit, async {
         loop {
             let event = events.recv().await.expect("event channel closed");
             if let Some(found) = pick(event) {
@@ -92,4 +101,20 @@ pub async fn wait_for<T>(
 
 pub async fn address_of(node: &NetHandle) -> (PeerId, Vec<Multiaddr>) {
     (node.local_peer_id(), node.listen_addrs().await)
+}
+
+/// `node`'s listen addresses with its `/p2p/<peer id>`, as bootstrap addresses.
+pub async fn full_addrs(node: &NetHandle) -> Vec<Multiaddr> {
+    let peer = node.local_peer_id();
+    node.listen_addrs()
+        .await
+        .into_iter()
+        .map(|addr| addr.with_p2p(peer).unwrap())
+        .collect()
+}
+
+/// Whether `addr` goes through a relay.
+pub fn is_relayed(addr: &Multiaddr) -> bool {
+    addr.iter()
+        .any(|protocol| protocol == libp2p::multiaddr::Protocol::P2pCircuit)
 }

@@ -1,6 +1,16 @@
 //! The one task that owns the [`Swarm`]: it turns [`Command`]s into swarm calls, swarm events
 //! into [`NetEvent`]s, and [`Responder`] answers into `send_response` calls, without ever
 //! blocking on the caller.
+//!
+//! This module holds the task's state, its loop, start and shutdown; the rest is split by
+//! concern: `requests` (request-response and dialing, direct before relayed), `kad` (DHT
+//! records) and `reach` (bootstrap servers, relay reservations, DCUtR, AutoNAT).
+//!
+//! [`Responder`]: crate::Responder
+
+mod kad;
+mod reach;
+mod requests;
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -11,25 +21,32 @@ use futures::{FutureExt, StreamExt, future::BoxFuture, stream::FuturesUnordered}
 use libp2p::{
     Multiaddr, PeerId, Swarm, SwarmBuilder,
     core::transport::ListenerId,
-    identify, mdns, noise,
-    request_response::{self, InboundRequestId, OutboundRequestId, ResponseChannel},
-    swarm::{DialError, SwarmEvent, dial_opts::DialOpts},
+    identify, noise,
+    request_response::{InboundRequestId, OutboundRequestId, ResponseChannel},
+    swarm::{ConnectionId, DialError, SwarmEvent},
     tcp, yamux,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::{
+    sync::{mpsc, oneshot},
+    time::{Interval, MissedTickBehavior},
+};
 use tracing::{debug, trace, warn};
 
 use crate::{
-    Config, Protocol,
+    Config, NatStatus, Protocol, RecordValidator, address,
     behaviour::{Behaviour, Event as BehaviourEvent},
-    discovery,
     error::{DialFailureReason, RequestError, StartError},
-    handle::{Command, NetEvent, NetHandle, Responder},
+    handle::{Command, NetEvent, NetHandle},
 };
 
-/// Most outbound requests waiting for a response at once; more fail with
+use self::{kad::KadQuery, requests::StagedDial};
+
+/// Most outbound requests waiting for a response (or for a dial) at once; more fail with
 /// [`RequestError::TooManyPending`].
 pub const MAX_PENDING_REQUESTS: usize = 4096;
+/// Most DHT queries (`put_record` and `get_record` together) under way at once; more fail
+/// with [`RequestError::TooManyPending`].
+pub const MAX_PENDING_QUERIES: usize = 256;
 /// Capacity of the command channel from [`NetHandle`]s to the task.
 const COMMAND_CAPACITY: usize = 256;
 /// Capacity of the event channel to the caller.
@@ -42,6 +59,8 @@ const DIAL_REASON_CACHE: usize = 1024;
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long shutdown waits for connections to close cleanly.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+/// How often disconnected bootstrap servers are redialed and lost reservations renewed.
+const BOOTSTRAP_RETRY: Duration = Duration::from_secs(30);
 
 type Reply = oneshot::Sender<Result<Vec<u8>, RequestError>>;
 /// Resolves when the caller answers an inbound request (`Some`), or drops the responder or lets
@@ -51,8 +70,10 @@ type Answer = BoxFuture<'static, (Protocol, InboundRequestId, Option<Vec<u8>>)>;
 /// Builds the swarm, binds every listen address, then runs the node on a new tokio task.
 ///
 /// Returns once every address in `config.listen` is bound, so
-/// [`NetHandle::listen_addrs`] is complete. Must be called within a tokio runtime.
+/// [`NetHandle::listen_addrs`] is complete; the bootstrap servers are dialed from then on,
+/// without waiting. Must be called within a tokio runtime.
 pub async fn start(config: Config) -> Result<(NetHandle, mpsc::Receiver<NetEvent>), StartError> {
+    let bootstrap = reach::parse_bootstrap(&config.bootstrap)?;
     let mut swarm = build_swarm(&config)?;
     let mut unbound = HashMap::new();
     for addr in &config.listen {
@@ -67,9 +88,15 @@ pub async fn start(config: Config) -> Result<(NetHandle, mpsc::Receiver<NetEvent
     let (command_tx, command_rx) = mpsc::channel(COMMAND_CAPACITY);
     let (event_tx, event_rx) = mpsc::channel(EVENT_CAPACITY);
     let local_peer_id = *swarm.local_peer_id();
+    let mut maintenance = tokio::time::interval_at(
+        tokio::time::Instant::now() + BOOTSTRAP_RETRY,
+        BOOTSTRAP_RETRY,
+    );
+    maintenance.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut driver = Driver {
         listeners: unbound.keys().copied().collect(),
         swarm,
+        local_peer_id,
         commands: command_rx,
         events: event_tx,
         backlog: VecDeque::new(),
@@ -82,8 +109,25 @@ pub async fn start(config: Config) -> Result<(NetHandle, mpsc::Receiver<NetEvent
             .into_iter()
             .map(|protocol| (protocol, config.response_limit(protocol)))
             .collect(),
+        connections: HashMap::new(),
+        relayed_addrs: HashMap::new(),
+        staged_dials: HashMap::new(),
+        n_waiting_requests: 0,
+        records: RecordPolicy {
+            validator: config.record_validator.clone(),
+            max_bytes: config.max_record_bytes,
+            ttl: config.record_ttl,
+        },
+        kad_queries: HashMap::new(),
+        bootstrap,
+        relay_client: config.relay_client,
+        relay_listeners: HashMap::new(),
+        maintenance,
+        nat_status: NatStatus::Unknown,
     };
     driver.wait_until_bound(unbound).await?;
+    driver.add_external_addrs(&config);
+    driver.join_bootstrap_servers(true);
     debug!(peer = %local_peer_id, "network node started");
     tokio::spawn(driver.run());
     let handle = NetHandle {
@@ -96,18 +140,31 @@ pub async fn start(config: Config) -> Result<(NetHandle, mpsc::Receiver<NetEvent
 
 fn build_swarm(config: &Config) -> Result<Swarm<Behaviour>, StartError> {
     let idle_connection_timeout = config.idle_connection_timeout;
-    let behaviour = Behaviour::new(config, config.keypair.public())?;
-    let Ok(builder) = SwarmBuilder::with_existing_identity(config.keypair.clone())
+    let transport_error = |error: &dyn std::fmt::Display| StartError::Transport {
+        reason: error.to_string(),
+    };
+    // The builder wants a boxed error from the constructor; keep ours to return it as is.
+    let mut behaviour_error = None;
+    let built = SwarmBuilder::with_existing_identity(config.keypair.clone())
         .with_tokio()
         .with_tcp(
             tcp::Config::default().nodelay(true),
             noise::Config::new,
             yamux::Config::default,
         )
-        .map_err(|error| StartError::Transport {
-            reason: error.to_string(),
-        })?
-        .with_behaviour(|_| behaviour);
+        .map_err(|error| transport_error(&error))?
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|error| transport_error(&error))?
+        .with_behaviour(|key, relay_client| {
+            Behaviour::new(config, key.public(), relay_client).map_err(|error| {
+                behaviour_error = Some(error);
+                Box::<dyn std::error::Error + Send + Sync>::from("cannot build the behaviour")
+            })
+        });
+    let builder = match built {
+        Ok(builder) => builder,
+        Err(error) => return Err(behaviour_error.unwrap_or_else(|| transport_error(&error))),
+    };
     Ok(builder
         .with_swarm_config(|swarm_config| {
             swarm_config.with_idle_connection_timeout(idle_connection_timeout)
@@ -127,14 +184,35 @@ async fn deliver_one(events: &mpsc::Sender<NetEvent>, backlog: &mut VecDeque<Net
     true
 }
 
+/// What the application allows in the DHT.
+struct RecordPolicy {
+    validator: Option<RecordValidator>,
+    max_bytes: usize,
+    ttl: Duration,
+}
+
+impl RecordPolicy {
+    fn accepts(&self, key: &[u8], value: &[u8]) -> bool {
+        value.len() <= self.max_bytes
+            && self
+                .validator
+                .as_ref()
+                .is_none_or(|validator| validator(key, value))
+    }
+}
+
 struct Driver {
     swarm: Swarm<Behaviour>,
+    local_peer_id: PeerId,
+    /// Listeners on [`Config::listen`], closed at shutdown (relay listeners are in
+    /// `relay_listeners`).
     listeners: Vec<ListenerId>,
     commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<NetEvent>,
     /// Events waiting for room in `events`, oldest first; at most [`EVENT_BACKLOG`].
     backlog: VecDeque<NetEvent>,
-    /// Outbound requests waiting for a response; at most [`MAX_PENDING_REQUESTS`].
+    /// Outbound requests waiting for a response. With `n_waiting_requests`, at most
+    /// [`MAX_PENDING_REQUESTS`].
     pending_outbound: HashMap<(Protocol, OutboundRequestId), Reply>,
     /// Inbound requests waiting for the caller's answer. Each has a future in `answers` that
     /// ends by the request timeout, and the entry goes with it.
@@ -143,8 +221,29 @@ struct Driver {
     /// Last dial error per peer, cleared when a connection to it is established.
     dial_reasons: HashMap<PeerId, DialFailureReason>,
     request_timeout: Duration,
-    /// Largest response the caller may send, per protocol ([`Config::response_limit`]).
     response_limits: HashMap<Protocol, usize>,
+    /// Every established connection: its peer and remote address. As large as the swarm's
+    /// own connection table.
+    connections: HashMap<ConnectionId, (PeerId, Multiaddr)>,
+    /// Relayed addresses per peer, held back until a direct dial fails; at most
+    /// `requests::RELAYED_ADDR_PEERS` peers with `requests::RELAYED_ADDRS_PER_PEER` each.
+    relayed_addrs: HashMap<PeerId, Vec<Multiaddr>>,
+    /// Dials that try direct addresses first and relayed ones next, with the requests
+    /// waiting for them.
+    staged_dials: HashMap<PeerId, StagedDial>,
+    /// Requests waiting in `staged_dials`.
+    n_waiting_requests: usize,
+    records: RecordPolicy,
+    /// DHT queries started by the caller; at most [`MAX_PENDING_QUERIES`].
+    kad_queries: HashMap<libp2p::kad::QueryId, KadQuery>,
+    /// Bootstrap servers and their addresses (without `/p2p`), in configuration order.
+    bootstrap: Vec<(PeerId, Vec<Multiaddr>)>,
+    relay_client: bool,
+    /// The listener holding the reservation on each bootstrap relay.
+    relay_listeners: HashMap<PeerId, ListenerId>,
+    /// Ticks every [`BOOTSTRAP_RETRY`] to rejoin bootstrap servers.
+    maintenance: Interval,
+    nat_status: NatStatus,
 }
 
 impl Driver {
@@ -223,6 +322,9 @@ impl Driver {
                         self.backlog.clear();
                     }
                 }
+                _ = self.maintenance.tick(), if !self.bootstrap.is_empty() => {
+                    self.join_bootstrap_servers(false);
+                }
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
             }
         }
@@ -236,106 +338,43 @@ impl Driver {
                 addrs,
                 body,
                 reply,
-            } => {
-                if self.pending_outbound.len() >= MAX_PENDING_REQUESTS {
-                    let _ = reply.send(Err(RequestError::TooManyPending {
-                        limit: MAX_PENDING_REQUESTS,
-                    }));
-                    return;
-                }
-                if let Err(error) = self.dial_unless_connected(peer, addrs) {
-                    let _ = reply.send(Err(error));
-                    return;
-                }
-                let body_len = body.len();
-                let request_id = self
-                    .swarm
-                    .behaviour_mut()
-                    .request_response_mut(protocol)
-                    .send_request(&peer, body);
-                debug!(%peer, %protocol, %request_id, body_len, "request queued");
-                self.pending_outbound.insert((protocol, request_id), reply);
-            }
+            } => self.on_request_command(protocol, peer, addrs, body, reply),
             Command::Dial { peer, addrs, reply } => {
-                let _ = reply.send(self.dial_unless_connected(peer, addrs));
+                let _ = reply.send(self.on_dial_command(peer, addrs));
             }
             Command::AddAddresses { peer, addrs } => {
-                for addr in addrs {
-                    self.swarm.add_peer_address(peer, addr);
-                }
+                self.remember_addrs(peer, addrs);
             }
             Command::IsConnected { peer, reply } => {
                 let _ = reply.send(self.swarm.is_connected(&peer));
             }
             Command::ListenAddrs { reply } => {
-                let _ = reply.send(self.swarm.listeners().cloned().collect());
+                let local_peer_id = self.local_peer_id;
+                let addrs = self
+                    .swarm
+                    .listeners()
+                    .map(|addr| address::without_peer(addr.clone(), local_peer_id))
+                    .collect();
+                let _ = reply.send(addrs);
+            }
+            Command::ConnectionAddrs { peer, reply } => {
+                let addrs = self
+                    .connections
+                    .values()
+                    .filter(|(connected, _)| *connected == peer)
+                    .map(|(_, addr)| addr.clone())
+                    .collect();
+                let _ = reply.send(addrs);
+            }
+            Command::PutRecord { key, value, reply } => self.on_put_record(key, value, reply),
+            Command::GetRecord { key, reply } => self.on_get_record(key, reply),
+            Command::NatStatus { reply } => {
+                let _ = reply.send(self.nat_status.clone());
             }
             Command::Shutdown { reply } => {
                 // Handled in `run`; answered here only for completeness.
                 let _ = reply.send(());
             }
-        }
-    }
-
-    /// Remembers `addrs` for `peer` and, unless it is connected or being dialed, dials it.
-    /// Fails at once when there is no address to try.
-    fn dial_unless_connected(
-        &mut self,
-        peer: PeerId,
-        addrs: Vec<Multiaddr>,
-    ) -> Result<(), RequestError> {
-        for addr in addrs {
-            self.swarm.add_peer_address(peer, addr);
-        }
-        if self.swarm.is_connected(&peer) {
-            return Ok(());
-        }
-        match self.swarm.dial(DialOpts::peer_id(peer).build()) {
-            Ok(()) => {
-                debug!(%peer, "dialing");
-                Ok(())
-            }
-            // Already connected or a dial is under way.
-            Err(DialError::DialPeerConditionFalse(_)) => Ok(()),
-            Err(error) => {
-                debug!(%peer, %error, "dial refused");
-                Err(DialFailureReason::from_dial_error(&error).into_request_error())
-            }
-        }
-    }
-
-    fn on_answer(
-        &mut self,
-        protocol: Protocol,
-        request_id: InboundRequestId,
-        answer: Option<Vec<u8>>,
-    ) {
-        let Some(channel) = self.pending_inbound.remove(&(protocol, request_id)) else {
-            trace!(%protocol, %request_id, "answer for a request that already failed");
-            return;
-        };
-        let Some(body) = answer else {
-            debug!(%protocol, %request_id, "inbound request not answered; closing the stream");
-            return;
-        };
-        let limit = self.response_limits.get(&protocol).copied().unwrap_or(0);
-        if body.len() > limit {
-            warn!(
-                %protocol,
-                %request_id,
-                body_len = body.len(),
-                limit,
-                "response over the size limit; closing the stream instead"
-            );
-            return;
-        }
-        let sent = self
-            .swarm
-            .behaviour_mut()
-            .request_response_mut(protocol)
-            .send_response(channel, body);
-        if sent.is_err() {
-            debug!(%protocol, %request_id, "requester gone before the response");
         }
     }
 
@@ -356,33 +395,53 @@ impl Driver {
                 Ok(rtt) => trace!(peer = %event.peer, ?rtt, "ping"),
                 Err(error) => debug!(peer = %event.peer, %error, "ping failed"),
             },
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.on_kad(event),
+            SwarmEvent::Behaviour(BehaviourEvent::RelayClient(event)) => {
+                self.on_relay_client(event)
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::RelayServer(event)) => {
+                self.on_relay_server(event)
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Dcutr(event)) => self.on_dcutr(event),
+            SwarmEvent::Behaviour(BehaviourEvent::AutonatClient(event)) => {
+                self.on_autonat_client(event)
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::AutonatServer(event)) => {
+                self.on_autonat_server(event)
+            }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
+                connection_id,
                 num_established,
                 endpoint,
                 ..
             } => {
-                debug!(peer = %peer_id, address = %endpoint.get_remote_address(), "connection established");
+                let remote = address::without_peer(endpoint.get_remote_address().clone(), peer_id);
+                debug!(peer = %peer_id, address = %remote, "connection established");
+                self.connections.insert(connection_id, (peer_id, remote));
                 self.dial_reasons.remove(&peer_id);
                 if num_established.get() == 1 {
                     self.emit(NetEvent::Connected { peer: peer_id });
                 }
+                self.on_connected(peer_id);
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
+                connection_id,
                 num_established,
                 cause,
                 ..
             } => {
                 debug!(peer = %peer_id, ?cause, "connection closed");
+                self.connections.remove(&connection_id);
                 if num_established == 0 {
                     self.emit(NetEvent::Disconnected { peer: peer_id });
                 }
             }
             SwarmEvent::OutgoingConnectionError {
                 peer_id: Some(peer),
+                connection_id,
                 error,
-                ..
             } => {
                 debug!(%peer, %error, "dial failed");
                 if !matches!(error, DialError::DialPeerConditionFalse(_)) {
@@ -391,17 +450,26 @@ impl Driver {
                     }
                     self.dial_reasons
                         .insert(peer, DialFailureReason::from_dial_error(&error));
+                    self.on_dial_failed(peer, connection_id, &error);
                 }
             }
             SwarmEvent::NewListenAddr { address, .. } => {
-                debug!(%address, "listening");
-                self.emit(NetEvent::NewListenAddr { addr: address });
+                let addr = address::without_peer(address, self.local_peer_id);
+                debug!(%addr, "listening");
+                self.emit(NetEvent::NewListenAddr { addr });
             }
             SwarmEvent::ExpiredListenAddr { address, .. } => {
-                debug!(%address, "listen address expired");
+                let addr = address::without_peer(address, self.local_peer_id);
+                debug!(%addr, "listen address expired");
+                self.emit(NetEvent::ExpiredListenAddr { addr });
             }
-            SwarmEvent::ListenerClosed { reason, .. } => {
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                reason,
+                ..
+            } => {
                 debug!(?reason, "listener closed");
+                self.on_listener_closed(listener_id);
             }
             SwarmEvent::ListenerError { error, .. } => {
                 warn!(%error, "listener error");
@@ -413,90 +481,10 @@ impl Driver {
             } => {
                 debug!(%send_back_addr, %error, "inbound connection failed");
             }
+            SwarmEvent::ExternalAddrConfirmed { address } => {
+                debug!(%address, "external address confirmed");
+            }
             other => trace!(event = ?other, "swarm event"),
-        }
-    }
-
-    fn on_request_response(
-        &mut self,
-        protocol: Protocol,
-        event: request_response::Event<Vec<u8>, Vec<u8>>,
-    ) {
-        match event {
-            request_response::Event::Message {
-                peer,
-                message:
-                    request_response::Message::Request {
-                        request_id,
-                        request,
-                        channel,
-                    },
-                ..
-            } => {
-                debug!(%peer, %protocol, %request_id, body_len = request.len(), "inbound request");
-                let (sender, receiver) = oneshot::channel();
-                let timeout = self.request_timeout;
-                self.pending_inbound.insert((protocol, request_id), channel);
-                self.answers.push(
-                    async move {
-                        let answer = tokio::time::timeout(timeout, receiver).await;
-                        (protocol, request_id, answer.ok().and_then(Result::ok))
-                    }
-                    .boxed(),
-                );
-                // If the event cannot be delivered the responder is dropped with it, the answer
-                // future ends with `None`, and the requester sees the stream close.
-                self.emit(NetEvent::Request {
-                    protocol,
-                    peer,
-                    body: request,
-                    responder: Responder { sender },
-                });
-            }
-            request_response::Event::Message {
-                peer,
-                message:
-                    request_response::Message::Response {
-                        request_id,
-                        response,
-                    },
-                ..
-            } => {
-                debug!(%peer, %protocol, %request_id, body_len = response.len(), "response");
-                if let Some(reply) = self.pending_outbound.remove(&(protocol, request_id)) {
-                    let _ = reply.send(Ok(response));
-                }
-            }
-            request_response::Event::OutboundFailure {
-                peer,
-                request_id,
-                error,
-                ..
-            } => {
-                debug!(%peer, %protocol, %request_id, %error, "request failed");
-                let dial_reason = self.dial_reasons.get(&peer).cloned();
-                if let Some(reply) = self.pending_outbound.remove(&(protocol, request_id)) {
-                    let _ = reply.send(Err(RequestError::from_outbound_failure(
-                        &error,
-                        dial_reason,
-                    )));
-                }
-            }
-            request_response::Event::InboundFailure {
-                peer,
-                request_id,
-                error,
-                ..
-            } => {
-                debug!(%peer, %protocol, %request_id, %error, "inbound request failed");
-                // The stream is gone; an answer arriving later is discarded.
-                self.pending_inbound.remove(&(protocol, request_id));
-            }
-            request_response::Event::ResponseSent {
-                peer, request_id, ..
-            } => {
-                trace!(%peer, %protocol, %request_id, "response sent");
-            }
         }
     }
 
@@ -504,6 +492,7 @@ impl Driver {
         match event {
             identify::Event::Received { peer_id, info, .. } => {
                 debug!(peer = %peer_id, addrs = ?info.listen_addrs, "peer identified");
+                self.learn_dht_server(peer_id, &info);
                 self.emit(NetEvent::PeerListenAddrs {
                     peer: peer_id,
                     addrs: info.listen_addrs,
@@ -513,28 +502,6 @@ impl Driver {
                 debug!(peer = %peer_id, %error, "identify failed");
             }
             identify::Event::Sent { .. } | identify::Event::Pushed { .. } => {}
-        }
-    }
-
-    /// mDNS has already handed each new address to the swarm (`NewExternalAddrOfPeer`, which
-    /// the request-response behaviours remember for dialing) and offers its records for every
-    /// dial, so the driver only tells the caller.
-    fn on_mdns(&mut self, event: mdns::Event) {
-        match event {
-            mdns::Event::Discovered(found) => {
-                for (peer, addrs) in discovery::group_by_peer(found) {
-                    debug!(%peer, ?addrs, "discovered on the local network");
-                    self.emit(NetEvent::Discovered { peer, addrs });
-                }
-            }
-            mdns::Event::Expired(expired) => {
-                for (peer, _) in discovery::group_by_peer(expired) {
-                    if !self.swarm.behaviour().mdns_knows(&peer) {
-                        debug!(%peer, "local network record expired");
-                        self.emit(NetEvent::Expired { peer });
-                    }
-                }
-            }
         }
     }
 
@@ -564,9 +531,13 @@ impl Driver {
     async fn shutdown(&mut self) {
         debug!(peer = %self.swarm.local_peer_id(), "network node shutting down");
         self.commands.close();
-        for listener_id in self.listeners.drain(..) {
+        let relay_listeners: Vec<ListenerId> =
+            self.relay_listeners.drain().map(|(_, id)| id).collect();
+        for listener_id in self.listeners.drain(..).chain(relay_listeners) {
             self.swarm.remove_listener(listener_id);
         }
+        // Nothing may be redialed from here on.
+        self.bootstrap.clear();
         let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
         for peer in peers {
             let _ = self.swarm.disconnect_peer_id(peer);
@@ -584,6 +555,10 @@ impl Driver {
         }
         for (_, reply) in self.pending_outbound.drain() {
             let _ = reply.send(Err(RequestError::Shutdown));
+        }
+        self.fail_staged_dials(RequestError::Shutdown);
+        for (_, query) in self.kad_queries.drain() {
+            query.fail(RequestError::Shutdown);
         }
         while let Ok(command) = self.commands.try_recv() {
             command.refuse();
