@@ -484,11 +484,12 @@ impl Engine {
                 .encode_to_vec();
         let key = omega_crypto::peer_record_key(&self.me, &self.account.curve25519()).to_vec();
         let net = self.net.clone();
+        let stats = self.stats.clone();
         tokio::spawn(async move {
             let mut wait = std::time::Duration::from_millis(200);
             for _ in 0..8 {
                 match net.put_record(key.clone(), record.clone()).await {
-                    Ok(()) => return,
+                    Ok(()) => return Stats::bump(&stats.records_published),
                     Err(error) => debug!(%error, "could not publish our peer record yet"),
                 }
                 tokio::time::sleep(wait).await;

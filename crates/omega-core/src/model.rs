@@ -102,6 +102,7 @@ pub struct Stats {
     pub send_failures: AtomicU64,
     pub mailbox_syncs: AtomicU64,
     pub mailbox_deposits: AtomicU64,
+    pub records_published: AtomicU64,
 }
 
 /// A copy of [`Stats`] for display.
@@ -120,6 +121,8 @@ pub struct StatsSnapshot {
     pub mailbox_syncs: u64,
     /// Envelopes deposited at a recipient's mailbox (recipient unreachable directly).
     pub mailbox_deposits: u64,
+    /// Times our signed peer record was stored in the DHT.
+    pub records_published: u64,
 }
 
 impl Stats {
@@ -140,6 +143,7 @@ impl Stats {
             send_failures,
             mailbox_syncs,
             mailbox_deposits,
+            records_published,
         } = self;
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         StatsSnapshot {
@@ -154,6 +158,7 @@ impl Stats {
             send_failures: get(send_failures),
             mailbox_syncs: get(mailbox_syncs),
             mailbox_deposits: get(mailbox_deposits),
+            records_published: get(records_published),
         }
     }
 }

@@ -310,3 +310,54 @@ fn server_killed_20_times_during_deposits_loses_nothing_it_acknowledged() {
     got.dedup();
     assert_eq!(got.len(), sent_total, "nothing lost");
 }
+
+#[test]
+fn nodes_that_only_know_the_server_find_each_other_through_the_dht_and_talk_directly() {
+    let root = tempfile::tempdir().unwrap();
+    let server = start_server(&root.path().join("server"), 0);
+    let addr = server_addr(&server);
+    let alice = init(root.path(), "alice");
+    let bob = init(root.path(), "bob");
+
+    // Bob's card comes from an earlier run; he now listens on another port.
+    let first = start_node(&bob, 0, &addr);
+    let stale_card = first.started["card"].as_str().unwrap().to_owned();
+    first.kill_9();
+    let _bob_node = start_node(&bob, 0, &addr);
+    wait_for("bob's peer record in the DHT", || {
+        api(&bob, "GET", "/v1/stats", None)["records_published"].as_u64() >= Some(1)
+    });
+
+    let _alice_node = start_node(&alice, 0, &addr);
+    api(
+        &alice,
+        "POST",
+        "/v1/contacts",
+        Some(json!({"card": stale_card, "alias": "bob"})),
+    );
+    let sent = api(
+        &alice,
+        "POST",
+        "/v1/messages",
+        Some(json!({"to": "bob", "text": "via the DHT"})),
+    );
+    let id = sent["message_id"].as_str().unwrap();
+    let reached = api(
+        &alice,
+        "GET",
+        &format!("/v1/messages/{id}?wait=delivered&timeout_ms=60000"),
+        None,
+    );
+    assert_eq!(reached["status"], "delivered", "{reached}");
+    let stats = api(&alice, "GET", "/v1/stats", None);
+    assert_eq!(
+        stats["mailbox_deposits"], 0,
+        "delivered directly, not through the mailbox: {stats}"
+    );
+    assert_eq!(server_depth(&server), 0);
+    let bob_card_now: Value = api(&alice, "GET", "/v1/contacts/bob", None);
+    assert!(
+        bob_card_now["addrs"].as_array().unwrap().len() > 1,
+        "alice remembered the addresses she found: {bob_card_now}"
+    );
+}
