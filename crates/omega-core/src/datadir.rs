@@ -40,6 +40,9 @@ pub struct PublicInfo {
     /// The `omega:` card, with the addresses the node last listened on.
     pub card: String,
     pub fingerprint: String,
+    /// The addresses in the card (full multiaddrs, direct and relayed).
+    #[serde(default)]
+    pub addrs: Vec<String>,
 }
 
 /// Where the running node's local API is.
@@ -260,7 +263,7 @@ pub fn public_info(
     let card = ContactCard {
         name: name.to_owned(),
         devices: devices.clone(),
-        addrs,
+        addrs: addrs.clone(),
         mailboxes,
     };
     PublicInfo {
@@ -269,6 +272,7 @@ pub fn public_info(
         name: name.to_owned(),
         card: card.to_uri(),
         fingerprint: devices.user.fingerprint(),
+        addrs,
     }
 }
 

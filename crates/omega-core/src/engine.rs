@@ -96,7 +96,16 @@ impl PeerInfo {
     }
 }
 
+/// What the engine needs to keep our public card current as addresses come and go.
+pub(crate) struct PublicState {
+    pub info: std::sync::Arc<std::sync::RwLock<crate::PublicInfo>>,
+    pub data_dir: crate::DataDir,
+    pub name: String,
+    pub mailboxes: Vec<String>,
+}
+
 pub(crate) struct Engine {
+    pub public: PublicState,
     pub store: Store,
     pub account: DeviceAccount,
     pub store_key: Zeroizing<[u8; 32]>,
@@ -417,11 +426,16 @@ impl Engine {
                     self.outbox.handle_reachable(device);
                 }
             }
-            // A new address (a relay reservation, an interface): tell the DHT soon.
-            NetEvent::NewListenAddr { .. } if self.dht => {
-                self.republish_at = Some(Instant::now() + std::time::Duration::from_millis(200));
+            // A new address (a relay reservation, an interface): refresh our card, and tell the
+            // DHT soon.
+            NetEvent::NewListenAddr { .. } | NetEvent::ExpiredListenAddr { .. } => {
+                self.refresh_card().await;
+                if self.dht {
+                    self.republish_at =
+                        Some(Instant::now() + std::time::Duration::from_millis(200));
+                }
             }
-            NetEvent::Disconnected { .. } | NetEvent::NewListenAddr { .. } => {}
+            NetEvent::Disconnected { .. } => {}
             #[allow(unreachable_patterns)]
             _ => {}
         }
@@ -466,19 +480,41 @@ impl Engine {
 const REPUBLISH_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
 
 impl Engine {
-    /// Signs a fresh peer record with our current addresses and puts it in the DHT (retrying a few
-    /// times in the background while the DHT is still being joined).
-    pub(crate) async fn publish_record(&mut self) {
-        self.republish_at = Some(Instant::now() + REPUBLISH_EVERY);
+    /// Our current addresses, as full multiaddrs.
+    async fn full_listen_addrs(&self) -> Vec<String> {
         let peer = self.net.local_peer_id();
-        let addrs: Vec<String> = self
-            .net
+        self.net
             .listen_addrs()
             .await
             .into_iter()
             .map(|addr| addr.with_p2p(peer).unwrap_or_else(|addr| addr).to_string())
-            .take(omega_crypto::peer_record::MAX_RECORD_ADDRS)
-            .collect();
+            .collect()
+    }
+
+    /// Rewrites our card (API, `public.json`) with the addresses we listen on now.
+    async fn refresh_card(&mut self) {
+        let addrs = self.full_listen_addrs().await;
+        let public = crate::datadir::public_info(
+            &self.public.name,
+            &self.my_devices,
+            &self.account,
+            addrs,
+            self.public.mailboxes.clone(),
+        );
+        if let Err(error) = self.public.data_dir.write_public(&public) {
+            warn!(%error, "could not update public.json");
+        }
+        if let Ok(mut info) = self.public.info.write() {
+            *info = public;
+        }
+    }
+
+    /// Signs a fresh peer record with our current addresses and puts it in the DHT (retrying a few
+    /// times in the background while the DHT is still being joined).
+    pub(crate) async fn publish_record(&mut self) {
+        self.republish_at = Some(Instant::now() + REPUBLISH_EVERY);
+        let mut addrs = self.full_listen_addrs().await;
+        addrs.truncate(omega_crypto::peer_record::MAX_RECORD_ADDRS);
         let record =
             omega_crypto::sign_peer_record(&self.account, &self.my_devices.signed, addrs, now_ms())
                 .encode_to_vec();

@@ -152,7 +152,14 @@ impl Node {
         let me = opened.user.public_key();
         let signed_devices = opened.devices.signed.clone();
         let engine_net = net.clone();
+        let info = Arc::new(RwLock::new(public));
         let engine = Engine {
+            public: crate::engine::PublicState {
+                info: info.clone(),
+                data_dir: config.data_dir.clone(),
+                name: opened.name.clone(),
+                mailboxes: config.mailbox.iter().map(ToString::to_string).collect(),
+            },
             store: opened.store.clone(),
             account: opened.account,
             store_key: opened.store_key,
@@ -191,7 +198,7 @@ impl Node {
             events,
             store: opened.store,
             me,
-            info: Arc::new(RwLock::new(public)),
+            info,
             stats,
             api_url: Arc::new(RwLock::new(None)),
         };

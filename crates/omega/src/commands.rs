@@ -171,6 +171,7 @@ fn print_id(public: &PublicInfo, json: bool, qr: bool) {
                 "name": public.name,
                 "card": public.card,
                 "fingerprint": public.fingerprint,
+                "addrs": public.addrs,
             })
         );
         return;
