@@ -70,7 +70,8 @@ fn main() -> ExitCode {
 
 fn init_logging(args: &cli::Cli) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("OMEGA_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        // libp2p-kad warns on every bootstrap attempt of a lone server; that is not news.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,libp2p_kad=error"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
