@@ -13,6 +13,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use libp2p::identity::Keypair;
+use omega_crypto::sealed::SealingKey;
 use omega_crypto::{
     ContactCard, DeviceAccount, KeystoreSecrets, UserIdentity, VerifiedDeviceList, device_id,
     verify_device_list,
@@ -111,10 +112,12 @@ impl DataDir {
         let user = UserIdentity::from_secret_bytes(&secrets.user_secret);
         let keypair = libp2p_keypair(&secrets)?;
         let account = DeviceAccount::generate();
+        let mut device = account.device_info(keypair.public().to_peer_id().to_bytes(), "primary");
+        device.sealing_x25519 = SealingKey::derive(&secrets.store_key).public().to_vec();
         let list = v1::DeviceList {
             user_key: user.public_key().as_bytes().to_vec(),
             version: 1,
-            devices: vec![account.device_info(keypair.public().to_peer_id().to_bytes(), "primary")],
+            devices: vec![device],
             created_ms: now_ms,
         };
         let signed = user.sign_device_list(&list);
@@ -176,8 +179,36 @@ impl DataDir {
             .map_err(|error| OpenError::Keystore(format!("device account: {error}")))?;
         let signed = omega_proto::v1::SignedDeviceList::decode(row.device_list.as_slice())
             .map_err(|error| OpenError::Keystore(format!("device list: {error}")))?;
-        let devices = verify_device_list(&signed, Some(&user.public_key()))
+        let mut devices = verify_device_list(&signed, Some(&user.public_key()))
             .map_err(|error| OpenError::Keystore(format!("device list: {error}")))?;
+        let sealing = SealingKey::derive(&secrets.store_key).public();
+        let ours = account.ed25519();
+        if devices
+            .device_by_ed25519(&ours)
+            .is_some_and(|device| device.sealing_x25519 != Some(sealing))
+        {
+            // An identity from before sealed sender: list our sealing key in a newer device list.
+            let list = v1::DeviceList {
+                user_key: user.public_key().as_bytes().to_vec(),
+                version: devices.version + 1,
+                devices: devices
+                    .devices
+                    .iter()
+                    .map(|device| {
+                        let mut proto = device.to_proto();
+                        if device.ed25519 == ours {
+                            proto.sealing_x25519 = sealing.to_vec();
+                        }
+                        proto
+                    })
+                    .collect(),
+                created_ms: devices.created_ms,
+            };
+            let signed = user.sign_device_list(&list);
+            store.save_device_list(&signed.encode_to_vec()).await?;
+            devices = verify_device_list(&signed, Some(&user.public_key()))
+                .map_err(|error| OpenError::Keystore(format!("device list: {error}")))?;
+        }
         Ok(Opened {
             user,
             keypair,

@@ -15,6 +15,8 @@ pub(crate) struct Route {
     pub mailbox: Option<(PeerId, Vec<Multiaddr>)>,
     /// The device's mailbox address there.
     pub recipient_hash: [u8; 32],
+    /// The device's sealing key: deposits are sealed to it (sealed sender) when it has one.
+    pub sealing_x25519: Option<[u8; 32]>,
     /// False while the device is known to be unreachable (skip straight to the mailbox).
     pub try_direct: bool,
     /// Where to look the device up in the DHT when its known addresses fail: its user and the
@@ -158,6 +160,21 @@ pub(crate) async fn deliver(
     let direct_failed = route.try_direct;
     let result = match &route.mailbox {
         Some(server) => {
+            let envelope = match &route.sealing_x25519 {
+                Some(key) => {
+                    match omega_crypto::sealed::seal(key, &envelope, &mut rand::rngs::OsRng) {
+                        Ok(sealed) => sealed.encode_to_vec(),
+                        Err(error) => {
+                            return Attempt {
+                                result: Err(error.to_string()),
+                                direct_failed: route.try_direct,
+                                learned: Vec::new(),
+                            };
+                        }
+                    }
+                }
+                None => envelope,
+            };
             let deposit = v1::mailbox_request::Op::Deposit(v1::Deposit {
                 recipient_hash: route.recipient_hash.to_vec(),
                 message_id,

@@ -106,6 +106,8 @@ pub(crate) struct PublicState {
 
 pub(crate) struct Engine {
     pub public: PublicState,
+    /// Opens sealed mailbox deposits.
+    pub sealing: omega_crypto::sealed::SealingKey,
     pub store: Store,
     pub account: DeviceAccount,
     pub store_key: Zeroizing<[u8; 32]>,
@@ -263,7 +265,20 @@ impl Engine {
             }
             Command::FromMailbox { envelopes, reply } => {
                 let mut done = Vec::with_capacity(envelopes.len());
-                for (message_id, envelope) in envelopes {
+                for (message_id, deposit) in envelopes {
+                    // Sealed deposits are opened with our sealing key; older ones are plain.
+                    let envelope = match omega_proto::decode_sealed_envelope(&deposit) {
+                        Ok(sealed) => match self.sealing.unseal(&sealed) {
+                            Ok(envelope) => envelope,
+                            Err(error) => {
+                                debug!(%error, "dropping a deposit we cannot unseal");
+                                Stats::bump(&self.stats.refused_undecryptable);
+                                done.push(message_id);
+                                continue;
+                            }
+                        },
+                        Err(_) => deposit,
+                    };
                     if self.handle_envelope(&envelope).await.is_some() {
                         done.push(message_id);
                     }

@@ -153,7 +153,9 @@ impl Node {
         let signed_devices = opened.devices.signed.clone();
         let engine_net = net.clone();
         let info = Arc::new(RwLock::new(public));
+        let sealing = omega_crypto::sealed::SealingKey::derive(&opened.store_key);
         let engine = Engine {
+            sealing,
             public: crate::engine::PublicState {
                 info: info.clone(),
                 data_dir: config.data_dir.clone(),

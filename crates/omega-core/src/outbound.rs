@@ -99,6 +99,7 @@ impl Engine {
                 .find_map(crate::delivery::split_peer_addr)
                 .map(|(server, addr)| (server, vec![addr])),
             recipient_hash: omega_crypto::mailbox_address(&user, &device.curve25519),
+            sealing_x25519: device.sealing_x25519,
             try_direct: !self.unreachable.contains_key(&peer),
             record: self.dht.then(|| {
                 (

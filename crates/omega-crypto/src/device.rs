@@ -121,6 +121,7 @@ impl DeviceAccount {
             curve25519: self.curve25519().to_vec(),
             peer_id,
             name: name.to_owned(),
+            sealing_x25519: Vec::new(),
         }
     }
 

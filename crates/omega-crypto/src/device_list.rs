@@ -71,6 +71,8 @@ pub struct DeviceInfo {
     pub curve25519: [u8; 32],
     pub peer_id: Vec<u8>,
     pub name: String,
+    /// Key to seal mailbox deposits to, when the device published one.
+    pub sealing_x25519: Option<[u8; 32]>,
 }
 
 impl DeviceInfo {
@@ -86,6 +88,10 @@ impl DeviceInfo {
             curve25519: self.curve25519.to_vec(),
             peer_id: self.peer_id.clone(),
             name: self.name.clone(),
+            sealing_x25519: self
+                .sealing_x25519
+                .map(|key| key.to_vec())
+                .unwrap_or_default(),
         }
     }
 }
@@ -97,11 +103,13 @@ impl fmt::Debug for DeviceInfo {
             curve25519: _,
             peer_id,
             name,
+            sealing_x25519,
         } = self;
         f.debug_struct("DeviceInfo")
             .field("device_id", &self.device_id())
             .field("name", name)
             .field("peer_id_len", &peer_id.len())
+            .field("sealed_sender", &sealing_x25519.is_some())
             .finish()
     }
 }
@@ -210,11 +218,22 @@ pub fn verify_device_list(
                 field: "curve25519",
             });
         }
+        let sealing_x25519 = match device.sealing_x25519.len() {
+            0 => None,
+            _ => Some(curve25519_key(&device.sealing_x25519).map_err(|source| {
+                DeviceListError::DeviceKey {
+                    index,
+                    field: "sealing_x25519",
+                    source,
+                }
+            })?),
+        };
         devices.push(DeviceInfo {
             ed25519,
             curve25519,
             peer_id: device.peer_id,
             name: device.name,
+            sealing_x25519,
         });
     }
     Ok(VerifiedDeviceList {

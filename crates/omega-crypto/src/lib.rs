@@ -53,6 +53,7 @@ pub mod identity;
 pub mod keystore;
 pub mod mailbox;
 pub mod peer_record;
+pub mod sealed;
 
 pub use card::{CardError, ContactCard, QrError};
 pub use device::{DeviceAccount, OlmError, OlmSession, PickleError};

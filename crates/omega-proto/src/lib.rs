@@ -188,6 +188,15 @@ pub fn decode_peer_record(bytes: &[u8]) -> Result<v1::PeerRecord, DecodeError> {
     decode_bounded("peer record", bytes, 32 * 1024)
 }
 
+/// Decodes a sealed envelope (a mailbox deposit).
+pub fn decode_sealed_envelope(bytes: &[u8]) -> Result<v1::SealedEnvelope, DecodeError> {
+    const KIND: &str = "sealed envelope";
+    let sealed: v1::SealedEnvelope = decode_bounded(KIND, bytes, MAX_MAILBOX_REQUEST_BYTES)?;
+    check_len(KIND, "ephemeral_x25519", &sealed.ephemeral_x25519, 32)?;
+    check_len(KIND, "nonce", &sealed.nonce, 24)?;
+    Ok(sealed)
+}
+
 /// Decodes a device list (the signed bytes inside a `SignedDeviceList`).
 pub fn decode_device_list(bytes: &[u8]) -> Result<v1::DeviceList, DecodeError> {
     decode_bounded("device list", bytes, 16 * 1024)

@@ -114,6 +114,15 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces our signed device list (a newer version).
+    pub async fn save_device_list(&self, device_list: &[u8]) -> Result<(), StoreError> {
+        sqlx::query("UPDATE identity SET device_list = ? WHERE id = 1")
+            .bind(device_list.to_vec())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Replaces the encrypted account pickle (after one-time keys were issued or consumed).
     pub async fn save_account(&self, account_pickle: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE identity SET account_pickle = ? WHERE id = 1")

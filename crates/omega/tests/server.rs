@@ -187,6 +187,47 @@ fn statuses(dir: &Path, with: &str) -> Vec<String> {
     .collect()
 }
 
+/// What the server stores reveals neither the sender nor the exact size: every deposit is a
+/// sealed envelope padded to a bucket, not an envelope.
+fn assert_deposits_are_sealed(db: &Path) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let deposits: Vec<Vec<u8>> = runtime.block_on(async {
+        use sqlx::{Connection, Row};
+        let mut connection = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        sqlx::query("SELECT envelope FROM mailbox")
+            .fetch_all(&mut connection)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<Vec<u8>, _>(0))
+            .collect()
+    });
+    assert!(!deposits.is_empty());
+    let sizes: std::collections::BTreeSet<usize> = deposits.iter().map(Vec::len).collect();
+    for deposit in &deposits {
+        assert!(
+            omega_proto::decode_envelope(deposit).is_err(),
+            "a plain envelope was stored"
+        );
+        let sealed = omega_proto::decode_sealed_envelope(deposit).expect("a sealed envelope");
+        let padded = sealed.ciphertext.len() - 16;
+        assert!(
+            omega_crypto::sealed::BUCKETS.contains(&padded),
+            "padded to a bucket, got {padded}"
+        );
+    }
+    assert_eq!(
+        sizes.len(),
+        1,
+        "pre-key and later messages look the same size: {sizes:?}"
+    );
+}
+
 /// Alice and Bob know each other's cards (with the server as home mailbox); Bob has published
 /// his device list and prekeys, then goes offline. Returns (alice dir, bob dir, bob port).
 fn pair_with_bob_offline(root: &Path, server: &str) -> (PathBuf, Process, PathBuf, u16) {
@@ -242,6 +283,7 @@ fn offline_recipient_gets_1000_messages_through_the_mailbox_once_each_in_order()
         "sent = stored by the mailbox"
     );
     assert_eq!(server_depth(&server), count as u64);
+    assert_deposits_are_sealed(&root.path().join("server").join("server.db"));
 
     let _bob_node = start_node(&bob, bob_port, &addr);
     wait_for("bob received everything", || {
