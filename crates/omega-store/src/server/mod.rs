@@ -121,6 +121,20 @@ pub enum PutDeviceList {
     Stale { stored_version: i64 },
 }
 
+impl PutDeviceList {
+    /// Why an insert that changed no row changed nothing, given what is stored now.
+    pub(crate) fn not_stored(stored: Option<(i64, Vec<u8>)>, version: i64, signed: &[u8]) -> Self {
+        match stored {
+            Some((stored_version, stored)) if stored_version == version && stored == signed => {
+                PutDeviceList::Unchanged
+            }
+            Some((stored_version, _)) => PutDeviceList::Stale { stored_version },
+            // Only reachable if the row vanished in between (rows are never deleted).
+            None => PutDeviceList::Stale { stored_version: 0 },
+        }
+    }
+}
+
 /// A prekey handed out by [`ServerStore::claim_pre_key`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClaimedKey {

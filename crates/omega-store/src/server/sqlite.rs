@@ -179,14 +179,11 @@ impl ServerStore for SqliteServerStore {
         if stored.rows_affected() == 1 {
             return Ok(PutDeviceList::Stored);
         }
-        Ok(match self.device_list(user_key).await? {
-            Some((stored_version, stored)) if stored_version == version && stored == signed => {
-                PutDeviceList::Unchanged
-            }
-            Some((stored_version, _)) => PutDeviceList::Stale { stored_version },
-            // Only reachable if the row vanished in between (rows are never deleted).
-            None => PutDeviceList::Stale { stored_version: 0 },
-        })
+        Ok(PutDeviceList::not_stored(
+            self.device_list(user_key).await?,
+            version,
+            signed,
+        ))
     }
 
     async fn device_list(
