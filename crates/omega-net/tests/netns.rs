@@ -23,115 +23,11 @@ use std::{
     time::{Duration, Instant},
 };
 
+use omega_testkit::netns::{Namespaces, unsupported};
 use serde_json::Value;
 
 const PEER_BIN: &str = env!("CARGO_BIN_EXE_omega-net-peer");
 const WAIT: Duration = Duration::from_secs(30);
-
-/// Why this test cannot run here, if it cannot.
-fn unsupported() -> Option<String> {
-    let uid = Command::new("id").arg("-u").output();
-    match uid {
-        Ok(output) if String::from_utf8_lossy(&output.stdout).trim() == "0" => {}
-        Ok(_) => return Some("not running as root".to_owned()),
-        Err(error) => return Some(format!("cannot run `id -u`: {error}")),
-    }
-    match Command::new("ip").args(["netns", "list"]).output() {
-        Ok(output) if output.status.success() => None,
-        Ok(output) => Some(format!(
-            "`ip netns` is unavailable: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        )),
-        Err(error) => Some(format!("cannot run `ip`: {error}")),
-    }
-}
-
-/// Runs `ip` with `args`, panicking with its stderr when it fails.
-fn ip(args: &[&str]) {
-    let output = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        output.status.success(),
-        "ip {} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stderr).trim()
-    );
-}
-
-/// The three namespaces and their links; deleted on drop.
-struct Namespaces {
-    a: String,
-    b: String,
-    s: String,
-    created: Vec<String>,
-}
-
-impl Namespaces {
-    fn create() -> Self {
-        let pid = std::process::id();
-        let mut namespaces = Self {
-            a: format!("omega-{pid}-a"),
-            b: format!("omega-{pid}-b"),
-            s: format!("omega-{pid}-s"),
-            created: Vec::new(),
-        };
-        for name in [
-            namespaces.a.clone(),
-            namespaces.b.clone(),
-            namespaces.s.clone(),
-        ] {
-            ip(&["netns", "add", &name]);
-            namespaces.created.push(name.clone());
-            ip(&["-n", &name, "link", "set", "lo", "up"]);
-        }
-        // veth names must fit in 15 bytes.
-        let (a_end, s_end_a) = (format!("om{pid}a"), format!("om{pid}sa"));
-        let (b_end, s_end_b) = (format!("om{pid}b"), format!("om{pid}sb"));
-        let (a, b, s) = (&namespaces.a, &namespaces.b, &namespaces.s);
-        for (ns, end, s_end, subnet) in [(a, &a_end, &s_end_a, 1), (b, &b_end, &s_end_b, 2)] {
-            ip(&[
-                "link", "add", end, "netns", ns, "type", "veth", "peer", "name", s_end, "netns", s,
-            ]);
-            ip(&[
-                "-n",
-                ns,
-                "addr",
-                "add",
-                &format!("10.231.{subnet}.2/24"),
-                "dev",
-                end,
-            ]);
-            ip(&[
-                "-n",
-                s,
-                "addr",
-                "add",
-                &format!("10.231.{subnet}.1/24"),
-                "dev",
-                s_end,
-            ]);
-            ip(&["-n", ns, "link", "set", end, "up"]);
-            ip(&["-n", s, "link", "set", s_end, "up"]);
-        }
-        let forwarding_off = Command::new("ip")
-            .args(["netns", "exec", s, "sysctl", "-qw", "net.ipv4.ip_forward=0"])
-            .status()
-            .expect("run sysctl");
-        assert!(
-            forwarding_off.success(),
-            "cannot turn forwarding off in {s}"
-        );
-        namespaces
-    }
-}
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        // Deleting a namespace also deletes the veth ends inside it.
-        for name in self.created.drain(..) {
-            let _ = Command::new("ip").args(["netns", "del", &name]).status();
-        }
-    }
-}
 
 /// One `omega-net-peer` process in a namespace, with its JSON output lines; killed on drop.
 struct Peer {
@@ -232,7 +128,7 @@ fn two_nodes_in_separate_namespaces_talk_through_the_servers_relay() {
         return;
     }
     // Dropped last: every peer process is gone before the namespaces are deleted.
-    let namespaces = Namespaces::create();
+    let namespaces = Namespaces::create("om", 231);
 
     let server = Peer::start(
         "s",

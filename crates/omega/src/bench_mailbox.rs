@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use libp2p::{Multiaddr, PeerId};
 use omega_crypto::{DeviceAccount, UserIdentity, mailbox_address, sign_mailbox_auth};
 use omega_net::Protocol;
@@ -43,7 +43,7 @@ pub fn run(count: u32, postgres: Option<String>, json_output: bool) -> Result<()
             )))
             .execute(&mut connection)
             .await?;
-            let url = with_database(admin, &database)?;
+            let url = omega_store::server::with_database(admin, &database);
             let result = measure("postgres", &url, count).await;
             sqlx::query(sqlx::AssertSqlSafe(format!(
                 "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
@@ -99,22 +99,6 @@ pub fn run(count: u32, postgres: Option<String>, json_output: bool) -> Result<()
         );
     }
     Ok(())
-}
-
-fn with_database(admin: &str, database: &str) -> Result<String> {
-    let (base, query) = admin
-        .split_once('?')
-        .map_or((admin, None), |(b, q)| (b, Some(q)));
-    let slash = base
-        .rfind('/')
-        .filter(|index| *index > "postgres://".len())
-        .ok_or_else(|| anyhow!("the PostgreSQL URL needs a database part, e.g. postgres://postgres@127.0.0.1:5432/postgres"))?;
-    let mut url = format!("{}/{database}", &base[..slash]);
-    if let Some(query) = query {
-        url.push('?');
-        url.push_str(query);
-    }
-    Ok(url)
 }
 
 async fn request(

@@ -29,6 +29,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use omega_testkit::netns::{Namespaces, in_ns, unsupported};
 use serde_json::Value;
 
 const OMEGA: &str = env!("CARGO_BIN_EXE_omega");
@@ -38,105 +39,6 @@ const SERVER_PORT: u16 = 4041;
 const WAIT: Duration = Duration::from_secs(60);
 /// Seconds a short CLI command may take (it runs under `timeout`).
 const COMMAND_TIMEOUT: &str = "90";
-
-/// Why this test cannot run here, if it cannot.
-fn unsupported() -> Option<String> {
-    match Command::new("id").arg("-u").output() {
-        Ok(output) if String::from_utf8_lossy(&output.stdout).trim() == "0" => {}
-        Ok(_) => return Some("not running as root".to_owned()),
-        Err(error) => return Some(format!("cannot run `id -u`: {error}")),
-    }
-    match Command::new("ip").args(["netns", "list"]).output() {
-        Ok(output) if output.status.success() => None,
-        Ok(output) => Some(format!(
-            "`ip netns` is unavailable: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        )),
-        Err(error) => Some(format!("cannot run `ip`: {error}")),
-    }
-}
-
-/// Runs `ip` with `args`, panicking with its stderr when it fails.
-fn ip(args: &[&str]) {
-    let output = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        output.status.success(),
-        "ip {} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stderr).trim()
-    );
-}
-
-/// The three namespaces and their links; deleted on drop.
-struct Namespaces {
-    a: String,
-    b: String,
-    s: String,
-    created: Vec<String>,
-}
-
-impl Namespaces {
-    fn create() -> Self {
-        let pid = std::process::id();
-        let mut namespaces = Self {
-            a: format!("omega-node-{pid}-a"),
-            b: format!("omega-node-{pid}-b"),
-            s: format!("omega-node-{pid}-s"),
-            created: Vec::new(),
-        };
-        for name in [
-            namespaces.a.clone(),
-            namespaces.b.clone(),
-            namespaces.s.clone(),
-        ] {
-            ip(&["netns", "add", &name]);
-            namespaces.created.push(name.clone());
-            ip(&["-n", &name, "link", "set", "lo", "up"]);
-        }
-        // veth names must fit in 15 bytes.
-        let (a_end, s_end_a) = (format!("on{pid}a"), format!("on{pid}sa"));
-        let (b_end, s_end_b) = (format!("on{pid}b"), format!("on{pid}sb"));
-        let (a, b, s) = (&namespaces.a, &namespaces.b, &namespaces.s);
-        for (ns, end, s_end, subnet) in [(a, &a_end, &s_end_a, 1), (b, &b_end, &s_end_b, 2)] {
-            ip(&[
-                "link", "add", end, "netns", ns, "type", "veth", "peer", "name", s_end, "netns", s,
-            ]);
-            let (node_addr, server_addr) = (
-                format!("10.232.{subnet}.2/24"),
-                format!("10.232.{subnet}.1/24"),
-            );
-            ip(&["-n", ns, "addr", "add", &node_addr, "dev", end]);
-            ip(&["-n", s, "addr", "add", &server_addr, "dev", s_end]);
-            ip(&["-n", ns, "link", "set", end, "up"]);
-            ip(&["-n", s, "link", "set", s_end, "up"]);
-        }
-        let forwarding_off = Command::new("ip")
-            .args(["netns", "exec", s, "sysctl", "-qw", "net.ipv4.ip_forward=0"])
-            .status()
-            .expect("run sysctl");
-        assert!(
-            forwarding_off.success(),
-            "cannot turn forwarding off in {s}"
-        );
-        namespaces
-    }
-}
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        // Deleting a namespace also deletes the veth ends inside it.
-        for name in self.created.drain(..) {
-            let _ = Command::new("ip").args(["netns", "del", &name]).status();
-        }
-    }
-}
-
-/// `program` inside namespace `ns`.
-fn in_ns(ns: &str, program: &str) -> Command {
-    let mut command = Command::new("ip");
-    command.args(["netns", "exec", ns, program]);
-    command
-}
 
 /// The `omega` binary with data directory `dir`, inside namespace `ns`; `timed` bounds it with
 /// [`COMMAND_TIMEOUT`] (only for commands that end by themselves).
@@ -302,7 +204,7 @@ fn two_nodes_in_separate_namespaces_talk_through_the_servers_relay() {
     }
     // Dropped last: every process is gone before the namespaces and the directories are deleted.
     let root = tempfile::tempdir().expect("temporary directory");
-    let namespaces = Namespaces::create();
+    let namespaces = Namespaces::create("on", 232);
     let (ns_a, ns_b, ns_s) = (&namespaces.a, &namespaces.b, &namespaces.s);
     let (alice, bob) = (root.path().join("alice"), root.path().join("bob"));
 

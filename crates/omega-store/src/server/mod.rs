@@ -307,3 +307,36 @@ mod tests {
         assert_eq!(error.to_string(), "message_id must be 16 bytes, got 15");
     }
 }
+
+/// A PostgreSQL URL with its database replaced by `name` (query parameters kept); used to reach a
+/// scratch database next to an admin URL.
+pub fn with_database(admin_url: &str, name: &str) -> String {
+    let (base, query) = match admin_url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (admin_url, String::new()),
+    };
+    let authority_start = base.find("://").map_or(0, |index| index + 3);
+    let base = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    format!("{base}/{name}{query}")
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::with_database;
+
+    #[test]
+    fn database_is_swapped_in_the_admin_url() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5433/postgres", "t1"),
+            "postgres://postgres@127.0.0.1:5433/t1"
+        );
+        assert_eq!(
+            with_database("postgresql://u:p@h/db?sslmode=disable", "t2"),
+            "postgresql://u:p@h/t2?sslmode=disable"
+        );
+        assert_eq!(with_database("postgres://h:1", "t3"), "postgres://h:1/t3");
+    }
+}
