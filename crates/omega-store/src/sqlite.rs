@@ -25,8 +25,22 @@ pub(crate) async fn open_pool(
         .synchronous(synchronous)
         .busy_timeout(BUSY_TIMEOUT)
         .foreign_keys(true);
-    SqlitePoolOptions::new()
-        .max_connections(max_connections)
-        .connect_with(options)
-        .await
+    // Several processes opening a brand-new file at once race on switching it to WAL, and SQLite
+    // reports that race as "database is locked" without waiting on the busy timeout: retry.
+    let mut attempt = 0;
+    loop {
+        match SqlitePoolOptions::new()
+            .max_connections(max_connections)
+            .connect_with(options.clone())
+            .await
+        {
+            Err(sqlx::Error::Database(error))
+                if attempt < 20 && error.message().contains("locked") =>
+            {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(10 * attempt)).await;
+            }
+            result => return result,
+        }
+    }
 }
