@@ -234,8 +234,8 @@ impl MailboxClient {
             let done = answer
                 .await
                 .map_err(|_| MailboxFailure::Network("node stopping".into()))?;
-            if !done.is_empty() {
-                if let Err(failure) = mailbox_request(
+            if !done.is_empty()
+                && let Err(failure) = mailbox_request(
                     &self.net,
                     &self.server,
                     v1::mailbox_request::Op::Ack(v1::MailboxAck {
@@ -244,10 +244,9 @@ impl MailboxClient {
                     }),
                 )
                 .await
-                {
-                    // Not fatal: unacked envelopes come back and are recognized as duplicates.
-                    warn!(%failure, "mailbox ack failed");
-                }
+            {
+                // Not fatal: unacked envelopes come back and are recognized as duplicates.
+                warn!(%failure, "mailbox ack failed");
             }
             if !page.more {
                 return Ok(());

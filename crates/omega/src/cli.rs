@@ -74,9 +74,98 @@ pub enum Command {
     Server(ServerArgs),
     /// Start everything on embedded defaults: for now, a node with a fresh identity on first run.
     Up(UpArgs),
+    /// Run the business hub (gateway, tenants, auth, audit log), or manage it.
+    Hub(HubArgs),
+    /// Verify the hub's audit log offline.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Measure performance against raw baselines in the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct HubArgs {
+    /// HTTP address of the API.
+    #[arg(long, default_value = "127.0.0.1:8700")]
+    pub http: SocketAddr,
+    /// Storage: sqlite://PATH or postgres://USER@HOST:PORT/DB (default: sqlite in <data-dir>/hub).
+    #[arg(long, env = "OMEGA_HUB_DB", global = true)]
+    pub db: Option<String>,
+    #[command(subcommand)]
+    pub command: Option<HubCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HubCommand {
+    /// Operator commands (work on the database directly).
+    #[command(subcommand)]
+    Admin(HubAdminCommand),
+    /// Configuration versions.
+    #[command(subcommand)]
+    Config(HubConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HubAdminCommand {
+    /// Create a tenant and its first owner (password from OMEGA_HUB_OWNER_PASSWORD or a prompt).
+    CreateTenant {
+        /// Short unique handle members sign in with (a-z, 0-9, '-').
+        #[arg(long)]
+        slug: String,
+        /// Display name (default: the slug).
+        #[arg(long)]
+        name: Option<String>,
+        /// company (departments, many members) or individual (one person).
+        #[arg(long, default_value = "company")]
+        kind: String,
+        /// free, pro or enterprise.
+        #[arg(long, default_value = "free")]
+        plan: String,
+        #[arg(long)]
+        owner_email: String,
+        #[arg(long)]
+        owner_name: Option<String>,
+    },
+    /// Move a tenant to another plan.
+    SetPlan {
+        /// Tenant slug or id.
+        #[arg(long)]
+        tenant: String,
+        /// free, pro or enterprise.
+        #[arg(long)]
+        plan: String,
+    },
+    /// Start signing access tokens with a new key now.
+    RotateKeys,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HubConfigCommand {
+    /// Every configuration the hub ran with.
+    History,
+    /// Put an earlier version back into hub.toml and make the running hub reload it.
+    Rollback { version: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check a signed tree head and an inclusion or consistency proof, offline.
+    Verify {
+        /// HEAD.json from GET /api/v1/audit/head.
+        #[arg(long)]
+        head: PathBuf,
+        /// PROOF.json from GET /api/v1/audit/proof/inclusion or /consistency.
+        #[arg(long)]
+        proof: PathBuf,
+        /// The earlier HEAD.json a consistency proof starts from.
+        #[arg(long)]
+        old_head: Option<PathBuf>,
+        /// The log's verifier key you trust (default: the one in HEAD.json, printed for you to compare).
+        #[arg(long)]
+        key: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -162,6 +251,15 @@ pub enum ContactCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// Authenticated API requests against a bare axum handler; audit appends against raw inserts.
+    Hub {
+        /// Requests per measurement.
+        #[arg(long, default_value_t = 20000, value_parser = clap::value_parser!(u32).range(100..=10_000_000))]
+        count: u32,
+        /// Concurrent connections.
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+        concurrency: u32,
+    },
     /// Many clients connected to one server process: memory per connection, delivery latency.
     Peers {
         /// Number of simulated peers.

@@ -9,7 +9,7 @@ use omega_core::{ContactView, DataDir, MessageView, Node, NodeConfig, OpenError,
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use crate::cli::{BenchCommand, Cli, Command, ContactCommand, NodeArgs};
+use crate::cli::{AuditCommand, BenchCommand, Cli, Command, ContactCommand, NodeArgs};
 use crate::client::{Client, segment};
 use crate::{Exit, exit};
 
@@ -36,6 +36,13 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Contact(command) => contact(&data_dir, command, json),
         Command::Server(args) => crate::server::run(&data_dir, &args, json),
+        Command::Hub(args) => crate::hub::run(&data_dir, args, json),
+        Command::Audit(AuditCommand::Verify {
+            head,
+            proof,
+            old_head,
+            key,
+        }) => crate::audit_verify::run(&head, &proof, old_head.as_deref(), key.as_deref(), json),
         Command::Send {
             to,
             text,
@@ -64,6 +71,9 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Bench(BenchCommand::Msg { count }) => crate::bench::msg(count, json),
+        Command::Bench(BenchCommand::Hub { count, concurrency }) => {
+            crate::bench_hub::run(count, concurrency, json)
+        }
         Command::Bench(BenchCommand::Peers { count }) => crate::bench_peers::run(count, json),
         Command::Bench(BenchCommand::Mailbox { count, postgres }) => {
             crate::bench_mailbox::run(count, postgres, json)

@@ -1,12 +1,15 @@
 //! `omega`: the one binary. CLI parsing, passphrase prompts, signals and logging live here; the
 //! node itself is `omega-core`.
 
+mod audit_verify;
 mod bench;
+mod bench_hub;
 mod bench_mailbox;
 mod bench_peers;
 mod cli;
 mod client;
 mod commands;
+mod hub;
 mod server;
 
 use std::io::Write;
@@ -69,13 +72,20 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(args: &cli::Cli) {
+    // The hub logs one JSON line per request (with its request id) at info by default.
+    let hub = matches!(&args.command, cli::Command::Hub(hub) if hub.command.is_none());
+    let default_filter = if hub {
+        "warn,omega_hub=info"
+    } else {
+        "warn,libp2p_kad=error"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("OMEGA_LOG")
         // libp2p-kad warns on every bootstrap attempt of a lone server; that is not news.
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,libp2p_kad=error"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
-    if args.log_json {
+    if args.log_json || hub {
         builder.json().init();
     } else {
         builder.init();
