@@ -41,6 +41,15 @@ impl HubDb {
             .transpose()
     }
 
+    /// The id of an existing tenant, as the store hands it out.
+    pub async fn tenant_id_of(&self, id: &str) -> Result<Option<TenantId>, StoreError> {
+        let found: Option<String> = sqlx::query_scalar("SELECT id FROM tenants WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(found.map(TenantId::new))
+    }
+
     pub async fn tenant_row(&self, tenant_id: &TenantId) -> Result<Option<TenantRow>, StoreError> {
         sqlx::query("SELECT * FROM tenants WHERE id = $1")
             .bind(tenant_id.as_str())
