@@ -539,12 +539,9 @@ impl Hub {
         let result = self.authenticate_inner(bearer, meta).await;
         if let Err(error) = &result {
             Metrics::bump(&self.0.metrics.auth_refused);
-            let tenant = match &result {
-                Err(_) => None,
-                Ok(principal) => Some(principal.tenant.clone()),
-            };
+            // Hub-wide: a refused credential proves no tenant.
             let event = AuditEvent::new(
-                tenant,
+                None,
                 Actor::Anonymous {
                     ip: meta.ip.clone(),
                 },

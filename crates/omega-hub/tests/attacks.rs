@@ -593,3 +593,28 @@ on_both!(
     operations_endpoints_describe_the_hub_and_cors_stays_closed,
     an_allowed_origin_gets_cors_headers,
 );
+
+#[test]
+fn bad_query_parameters_get_the_json_error_shape() {
+    let Some(hub) = TestHub::start(Backend::Sqlite, "") else {
+        return;
+    };
+    hub.tenant("acme", Plan::Free);
+    let token = hub.owner_token("acme");
+    let auditor = hub.call(
+        "POST",
+        "/api/v1/members",
+        Some(&token),
+        Some(&json!({ "email": "au@acme.test", "display_name": "Au", "role": "auditor", "password": "auditor pass 1" })),
+    );
+    assert_eq!(auditor.status, 201);
+    for query in ["index=abc", "index=-1", "size=1", "index=1&bogus=2"] {
+        let answer = hub.call(
+            "GET",
+            &format!("/api/v1/audit/proof/inclusion?{query}"),
+            Some(&token),
+            None,
+        );
+        answer.refused(400, "bad_request");
+    }
+}

@@ -274,6 +274,23 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     }
 }
 
+/// Query parameters whose errors use the hub's error shape (400 naming the bad parameter).
+pub struct Params<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
+    type Rejection = HubError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Params<T>, HubError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Params(value)),
+            Err(rejection) => Err(HubError::bad_request(format!(
+                "invalid query: {}",
+                inner_message(&rejection.body_text())
+            ))),
+        }
+    }
+}
+
 /// axum prefixes serde's message with its own sentence; keep serde's part.
 fn inner_message(text: &str) -> String {
     text.split_once(": ")

@@ -1,7 +1,7 @@
 //! Handlers of `/api/v1`, each annotated for the generated OpenAPI document.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use omega_audit::bundle::{ProofBundle, SignedHead};
@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{Authed, Body, Meta};
+use super::{Authed, Body, Meta, Params};
 use crate::auth::{LoginRequest, TokenResponse, TotpEnrollment};
 use crate::error::HubError;
 use crate::hub::Hub;
@@ -548,7 +548,7 @@ struct RevokeAll {
 async fn revoke_my_devices(
     State(hub): State<Hub>,
     Authed(principal): Authed,
-    Query(query): Query<RevokeAll>,
+    Params(query): Params<RevokeAll>,
 ) -> Result<Json<Revoked>, HubError> {
     let revoked = hub
         .revoke_my_devices(&principal, query.keep_current.unwrap_or(true))
@@ -608,7 +608,7 @@ struct HeadQuery {
 async fn audit_head(
     State(hub): State<Hub>,
     Authed(principal): Authed,
-    Query(query): Query<HeadQuery>,
+    Params(query): Params<HeadQuery>,
 ) -> Result<Json<SignedHead>, HubError> {
     principal.require(Scope::AuditRead)?;
     let head = match query.size {
@@ -641,7 +641,7 @@ struct AuditEntryView {
 async fn audit_entries(
     State(hub): State<Hub>,
     Authed(principal): Authed,
-    Query(query): Query<EntriesQuery>,
+    Params(query): Params<EntriesQuery>,
 ) -> Result<Json<Vec<AuditEntryView>>, HubError> {
     principal.require(Scope::AuditRead)?;
     let from = i64::try_from(query.from.unwrap_or(0))
@@ -677,7 +677,7 @@ struct InclusionQuery {
 async fn audit_inclusion(
     State(hub): State<Hub>,
     Authed(principal): Authed,
-    Query(query): Query<InclusionQuery>,
+    Params(query): Params<InclusionQuery>,
 ) -> Result<Json<ProofBundle>, HubError> {
     principal.require(Scope::AuditRead)?;
     let index = i64::try_from(query.index).map_err(|_| HubError::not_found("audit entry"))?;
@@ -707,7 +707,7 @@ struct ConsistencyQuery {
 async fn audit_consistency(
     State(hub): State<Hub>,
     Authed(principal): Authed,
-    Query(query): Query<ConsistencyQuery>,
+    Params(query): Params<ConsistencyQuery>,
 ) -> Result<Json<ProofBundle>, HubError> {
     principal.require(Scope::AuditRead)?;
     let to = query.to.unwrap_or_else(|| hub.audit().size());
