@@ -97,6 +97,7 @@ pub(crate) struct HubInner {
     pub limiters: Mutex<Limiters>,
     pub metrics: Metrics,
     pub started_ms: i64,
+    pub inbox_wakeup: tokio::sync::Notify,
 }
 
 /// A hub: cheap to clone, shared by every request.
@@ -137,6 +138,7 @@ impl Hub {
             audit,
             metrics: Metrics::default(),
             started_ms: now_ms(),
+            inbox_wakeup: tokio::sync::Notify::new(),
         }));
         hub.record_config(&text, "startup", None).await?;
         Ok(hub)
@@ -254,11 +256,13 @@ impl Hub {
             .await
         });
         let maintenance = tokio::spawn(self.clone().maintenance(stop.subscribe()));
+        let inbox = tokio::spawn(self.clone().inbox_worker(stop.subscribe()));
         Ok(RunningHub {
             addr,
             stop,
             server,
             maintenance,
+            inbox,
         })
     }
 
@@ -323,6 +327,7 @@ pub struct RunningHub {
     stop: watch::Sender<bool>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     maintenance: tokio::task::JoinHandle<()>,
+    inbox: tokio::task::JoinHandle<()>,
 }
 
 impl RunningHub {
@@ -336,5 +341,6 @@ impl RunningHub {
         let _ = self.stop.send(true);
         let _ = self.server.await;
         let _ = self.maintenance.await;
+        let _ = self.inbox.await;
     }
 }

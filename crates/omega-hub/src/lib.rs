@@ -28,6 +28,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod inbox;
 pub mod keys;
 pub mod metrics;
 pub mod seal;

@@ -15,6 +15,7 @@ use super::{Authed, Body, Meta, Params};
 use crate::auth::{LoginRequest, TokenResponse, TotpEnrollment};
 use crate::error::HubError;
 use crate::hub::Hub;
+use crate::inbox::{ChannelView, NewChannel};
 use crate::security::{ApiKeyView, CreatedApiKey, DeviceView, NewApiKey};
 use crate::store::{DepartmentRow, MemberRow};
 use crate::tenancy::{MemberChange, NewMember, Plan, Quotas};
@@ -46,6 +47,10 @@ pub(super) fn api(router: OpenApiRouter<Hub>) -> OpenApiRouter<Hub> {
         .routes(routes!(audit_entries))
         .routes(routes!(audit_inclusion))
         .routes(routes!(audit_consistency))
+        .routes(routes!(channels, create_channel))
+        .routes(routes!(conversations))
+        .routes(routes!(conversation_messages))
+        .routes(routes!(webhook, webhook_verification))
 }
 
 /// The error body of every failure.
@@ -103,11 +108,42 @@ async fn health(State(hub): State<Hub>) -> impl IntoResponse {
 /// Prometheus metrics.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "text exposition format")))]
 async fn metrics(State(hub): State<Hub>) -> impl IntoResponse {
-    let text = hub.0.metrics.render(&[(
-        "omega_hub_audit_entries",
-        "Entries in the audit log.",
-        hub.audit().size(),
-    )]);
+    let count = |state: &'static str| {
+        let hub = hub.clone();
+        async move {
+            hub.db()
+                .inbound_count(state)
+                .await
+                .map_or(0, |n| n.max(0) as u64)
+        }
+    };
+    let (pending, failed, unknown) = (
+        count("pending").await,
+        count("failed").await,
+        count("unknown").await,
+    );
+    let text = hub.0.metrics.render(&[
+        (
+            "omega_hub_audit_entries",
+            "Entries in the audit log.",
+            hub.audit().size(),
+        ),
+        (
+            "omega_hub_inbound_pending",
+            "Webhook deliveries stored and not yet normalized.",
+            pending,
+        ),
+        (
+            "omega_hub_inbound_failed",
+            "Webhook deliveries that could not be normalized (kept raw).",
+            failed,
+        ),
+        (
+            "omega_hub_inbound_unknown",
+            "Webhook deliveries of unknown event types (kept raw).",
+            unknown,
+        ),
+    ]);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
@@ -712,4 +748,172 @@ async fn audit_consistency(
     principal.require(Scope::AuditRead)?;
     let to = query.to.unwrap_or_else(|| hub.audit().size());
     Ok(Json(hub.audit().consistency(query.from, to).await?))
+}
+
+// ---------------------------------------------------------------- inbox
+
+/// Channels of my tenant (never their secrets).
+#[utoipa::path(get, path = "/api/v1/channels", tag = "inbox", security(("bearer" = [])),
+    responses((status = 200, body = Vec<ChannelView>), (status = 403, body = ErrorBody)))]
+async fn channels(
+    State(hub): State<Hub>,
+    Authed(principal): Authed,
+) -> Result<Json<Vec<ChannelView>>, HubError> {
+    Ok(Json(hub.channels(&principal).await?))
+}
+
+/// Connect a channel (plan quota enforced); the webhook token is in this answer only.
+#[utoipa::path(post, path = "/api/v1/channels", tag = "inbox", security(("bearer" = [])), request_body = NewChannel,
+    responses((status = 201, body = ChannelView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn create_channel(
+    State(hub): State<Hub>,
+    Authed(principal): Authed,
+    Body(body): Body<NewChannel>,
+) -> Result<(StatusCode, Json<ChannelView>), HubError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(hub.create_channel(&principal, body).await?),
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+struct ConversationView {
+    id: String,
+    channel_id: String,
+    /// The normalized chat address key (e.g. `tel:+5511…`, `tg:42`, `wa-group:…`).
+    chat: String,
+    contact_id: String,
+    is_group: bool,
+    last_message_ms: i64,
+}
+
+/// Conversations of my tenant, most recent first (personal data: audited).
+#[utoipa::path(get, path = "/api/v1/conversations", tag = "inbox", security(("bearer" = [])),
+    responses((status = 200, body = Vec<ConversationView>), (status = 403, body = ErrorBody)))]
+async fn conversations(
+    State(hub): State<Hub>,
+    Authed(principal): Authed,
+) -> Result<Json<Vec<ConversationView>>, HubError> {
+    principal.require(Scope::InboxRead)?;
+    let rows = hub.db().tenant(&principal.tenant).conversations().await?;
+    hub.audit()
+        .append(
+            principal
+                .event("personal_data.read")
+                .target("conversations"),
+        )
+        .await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|row| ConversationView {
+                id: row.id,
+                channel_id: row.channel_id,
+                chat: row.chat_key,
+                contact_id: row.contact_id,
+                is_group: row.is_group,
+                last_message_ms: row.last_message_ms,
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+struct InboxMessageView {
+    id: String,
+    provider_message_id: String,
+    direction: String,
+    kind: String,
+    sender: String,
+    text: Option<String>,
+    status: String,
+    sent_at_ms: i64,
+}
+
+/// Messages of one conversation, oldest first (personal data: audited).
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "inbox", security(("bearer" = [])),
+    params(("id" = String, Path, description = "conversation id")),
+    responses((status = 200, body = Vec<InboxMessageView>), (status = 404, body = ErrorBody)))]
+async fn conversation_messages(
+    State(hub): State<Hub>,
+    Authed(principal): Authed,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<InboxMessageView>>, HubError> {
+    principal.require(Scope::InboxRead)?;
+    let rows = hub
+        .db()
+        .tenant(&principal.tenant)
+        .conversation_messages(&id)
+        .await?
+        .ok_or_else(|| HubError::not_found("conversation"))?;
+    hub.audit()
+        .append(
+            principal
+                .event("personal_data.read")
+                .target(format!("conversation/{id}")),
+        )
+        .await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|row| InboxMessageView {
+                id: row.id,
+                provider_message_id: row.provider_message_id,
+                direction: row.direction,
+                kind: row.kind,
+                sender: row.sender_key,
+                text: row.text,
+                status: row.status,
+                sent_at_ms: row.sent_at_ms,
+            })
+            .collect(),
+    ))
+}
+
+/// A source's webhook delivery, authenticated per channel kind; stored, then normalized.
+#[utoipa::path(post, path = "/hooks/v1/{channel_id}", tag = "inbox",
+    params(("channel_id" = String, Path, description = "channel id")),
+    responses((status = 200, description = "stored"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn webhook(
+    State(hub): State<Hub>,
+    Path(channel_id): Path<String>,
+    Params(query): Params<Vec<(String, String)>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<serde_json::Value>, HubError> {
+    hub.ingest(&channel_id, &headers, &query, &body).await?;
+    Ok(Json(serde_json::json!({ "accepted": true })))
+}
+
+/// The WhatsApp Cloud API verification handshake: echoes `hub.challenge` when `hub.verify_token`
+/// is this channel's webhook token.
+#[utoipa::path(get, path = "/hooks/v1/{channel_id}", tag = "inbox",
+    params(("channel_id" = String, Path, description = "channel id")),
+    responses((status = 200, description = "the challenge"), (status = 403, body = ErrorBody)))]
+async fn webhook_verification(
+    State(hub): State<Hub>,
+    Path(channel_id): Path<String>,
+    Params(query): Params<Vec<(String, String)>>,
+) -> Result<String, HubError> {
+    let refused = || {
+        HubError::forbidden(
+            "webhook_unauthorized",
+            "verify token does not match this channel",
+        )
+    };
+    let channel = hub
+        .db()
+        .channel_by_id(&channel_id)
+        .await?
+        .ok_or_else(refused)?;
+    let presented = query
+        .iter()
+        .find(|(key, _)| key == "hub.verify_token")
+        .map(|(_, value)| value.clone())
+        .unwrap_or_default();
+    if !omega_auth::secret_token::ct_eq(
+        &omega_auth::secret_token::token_hash(&presented),
+        &channel.webhook_token_hash,
+    ) {
+        return Err(refused());
+    }
+    omega_channels::cloud_api::verification_challenge(&query, &presented).ok_or_else(refused)
 }

@@ -299,7 +299,7 @@ impl HubDb {
         source: &str,
         now_ms: i64,
     ) -> Result<i64, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = super::begin_write(self.pool(), self.is_postgres()).await?;
         let version: i64 =
             sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM config_versions")
                 .fetch_one(&mut *tx)

@@ -5,6 +5,7 @@
 //! every one of its queries filters on that id, so a handler cannot forget the tenant.
 
 mod global;
+mod inbox;
 mod rows;
 mod tenant;
 
@@ -13,6 +14,8 @@ use std::time::{Duration, Instant};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub(crate) use inbox::channel_tenant;
+pub use inbox::{ChannelRow, ConversationRow, InboundRow, InboxMessageRow};
 pub use rows::*;
 pub use tenant::TenantDb;
 
@@ -40,7 +43,10 @@ impl StoreError {
     }
 }
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/0001_hub.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/0001_hub.sql")),
+    (2, include_str!("../../migrations/0002_inbox.sql")),
+];
 
 /// The hub database (a pool).
 #[derive(Clone, Debug)]
@@ -150,7 +156,7 @@ impl HubDb {
 
     /// The handle for one tenant's rows.
     pub fn tenant(&self, tenant_id: &TenantId) -> TenantDb<'_> {
-        TenantDb::new(&self.pool, tenant_id.clone())
+        TenantDb::new(&self.pool, tenant_id.clone(), self.postgres)
     }
 
     /// Closes the pool.
@@ -160,6 +166,18 @@ impl HubDb {
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+}
+
+/// A read-then-write transaction (`BEGIN IMMEDIATE` on SQLite).
+pub(crate) async fn begin_write(
+    pool: &AnyPool,
+    postgres: bool,
+) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+    if postgres {
+        pool.begin().await
+    } else {
+        pool.begin_with("BEGIN IMMEDIATE").await
     }
 }
 

@@ -11,6 +11,7 @@ use super::rows::*;
 pub struct TenantDb<'a> {
     pool: &'a AnyPool,
     tenant_id: TenantId,
+    postgres: bool,
 }
 
 pub(super) async fn insert_member<'e, E>(
@@ -42,8 +43,18 @@ where
 }
 
 impl<'a> TenantDb<'a> {
-    pub(super) fn new(pool: &'a AnyPool, tenant_id: TenantId) -> TenantDb<'a> {
-        TenantDb { pool, tenant_id }
+    pub(super) fn new(pool: &'a AnyPool, tenant_id: TenantId, postgres: bool) -> TenantDb<'a> {
+        TenantDb {
+            pool,
+            tenant_id,
+            postgres,
+        }
+    }
+
+    /// A transaction that reads before it writes: on SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`), so it cannot fail to upgrade when another writer commits meanwhile.
+    pub(super) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Any>, sqlx::Error> {
+        super::begin_write(self.pool, self.postgres).await
     }
 
     /// The tenant this handle is bound to.
@@ -51,8 +62,12 @@ impl<'a> TenantDb<'a> {
         &self.tenant_id
     }
 
-    fn tid(&self) -> &str {
+    pub(super) fn tid(&self) -> &str {
         self.tenant_id.as_str()
+    }
+
+    pub(super) fn pool(&self) -> &'a AnyPool {
+        self.pool
     }
 
     // ---- departments ----

@@ -1,0 +1,312 @@
+//! The omnichannel inbox, first slice: channels, authenticated webhooks that store the body
+//! first and answer at once, and a worker that normalizes stored bodies (omega-channels) into
+//! contacts, conversations and messages — idempotently, with statuses applied monotonically.
+
+use axum::http::HeaderMap;
+use omega_auth::scope::Scope;
+use omega_auth::secret_token;
+use omega_channels::{InboundEvent, Source};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Principal;
+use crate::error::HubError;
+use crate::hub::Hub;
+use crate::store::{ChannelRow, InboundRow, channel_tenant, now_ms};
+use crate::tenancy::{check_name, new_id};
+
+/// The channel kinds (webhook sources) the hub accepts.
+pub fn source_of(kind: &str) -> Option<Source> {
+    match kind {
+        "whatsapp-wppconnect" => Some(Source::WppConnect),
+        "whatsapp-evolution" => Some(Source::Evolution),
+        "whatsapp-cloud" => Some(Source::CloudApi),
+        "telegram" => Some(Source::Telegram),
+        _ => None,
+    }
+}
+
+/// A channel to connect.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewChannel {
+    /// whatsapp-wppconnect, whatsapp-evolution, whatsapp-cloud or telegram.
+    pub kind: String,
+    pub name: String,
+    /// WhatsApp Cloud API only: the app secret that signs webhooks (`X-Hub-Signature-256`).
+    pub app_secret: Option<String>,
+}
+
+/// A connected channel; `webhook_token` appears only in the creation answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ChannelView {
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    /// Where the source posts its webhooks.
+    pub webhook_path: String,
+    /// WPPConnect/Evolution: send as `X-Omega-Webhook-Token` (or `?token=`); Telegram: give it to
+    /// `setWebhook` as `secret_token`; Cloud API: the `hub.verify_token` of the GET handshake.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_token: Option<String>,
+    pub created_ms: i64,
+}
+
+impl ChannelView {
+    fn from_row(row: &ChannelRow, token: Option<String>) -> ChannelView {
+        ChannelView {
+            id: row.id.clone(),
+            kind: row.kind.clone(),
+            name: row.name.clone(),
+            webhook_path: format!("/hooks/v1/{}", row.id),
+            webhook_token: token,
+            created_ms: row.created_ms,
+        }
+    }
+}
+
+fn secret_context(channel_id: &str) -> String {
+    format!("channel:{channel_id}")
+}
+
+impl Hub {
+    /// Connects a channel (plan quota enforced); the webhook token is shown once.
+    pub async fn create_channel(
+        &self,
+        principal: &Principal,
+        new: NewChannel,
+    ) -> Result<ChannelView, HubError> {
+        principal.require(Scope::ChannelsWrite)?;
+        let Some(source) = source_of(&new.kind) else {
+            return Err(HubError::bad_request(format!(
+                "kind {:?}: expected whatsapp-wppconnect, whatsapp-evolution, whatsapp-cloud or telegram",
+                new.kind
+            )));
+        };
+        let id = new_id();
+        let secret_sealed = match (source, &new.app_secret) {
+            (Source::CloudApi, Some(secret)) if !secret.is_empty() && secret.len() <= 256 => {
+                Some(self.0.master.seal(&secret_context(&id), secret.as_bytes()))
+            }
+            (Source::CloudApi, _) => {
+                return Err(HubError::bad_request(
+                    "app_secret: the Cloud API app secret (1–256 bytes) is required",
+                ));
+            }
+            (_, Some(_)) => {
+                return Err(HubError::bad_request(
+                    "app_secret: only whatsapp-cloud channels take one",
+                ));
+            }
+            (_, None) => None,
+        };
+        let mut token_bytes = [0u8; 24];
+        rand::rngs::OsRng.fill_bytes(&mut token_bytes);
+        let token = hex::encode(token_bytes);
+        let row = ChannelRow {
+            tenant_id: principal.tenant.as_str().to_owned(),
+            id,
+            kind: new.kind.clone(),
+            name: check_name("name", &new.name)?,
+            webhook_token_hash: secret_token::token_hash(&token).to_vec(),
+            secret_sealed,
+            created_ms: now_ms(),
+        };
+        let (_, plan) = self.tenant_plan(&principal.tenant).await?;
+        let max = plan.quotas().channels;
+        if !self
+            .0
+            .db
+            .tenant(&principal.tenant)
+            .insert_channel_within(&row, max)
+            .await?
+        {
+            return Err(HubError::forbidden(
+                "quota_exceeded",
+                format!(
+                    "the {} plan allows {} channels and the tenant has them all; upgrade the plan",
+                    plan.as_str(),
+                    max.unwrap_or_default()
+                ),
+            ));
+        }
+        let event = principal
+            .event("channel.created")
+            .target(format!("channel/{}", row.id))
+            .details(serde_json::json!({ "kind": row.kind }));
+        self.0.audit.append(event).await?;
+        Ok(ChannelView::from_row(&row, Some(token)))
+    }
+
+    pub async fn channels(&self, principal: &Principal) -> Result<Vec<ChannelView>, HubError> {
+        principal.require(Scope::InboxRead)?;
+        let rows = self.0.db.tenant(&principal.tenant).channels().await?;
+        Ok(rows
+            .iter()
+            .map(|row| ChannelView::from_row(row, None))
+            .collect())
+    }
+
+    /// A webhook delivery: authenticated the way its source does it, stored durably, then
+    /// answered; normalization happens in the inbox worker.
+    pub async fn ingest(
+        &self,
+        channel_id: &str,
+        headers: &HeaderMap,
+        query: &[(String, String)],
+        body: &[u8],
+    ) -> Result<(), HubError> {
+        let unauthorized = || {
+            HubError::unauthorized(
+                "webhook_unauthorized",
+                "this webhook delivery is not signed for this channel",
+            )
+        };
+        let channel = self
+            .0
+            .db
+            .channel_by_id(channel_id)
+            .await?
+            .ok_or_else(unauthorized)?;
+        let source = source_of(&channel.kind).ok_or_else(unauthorized)?;
+        let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+        let token_ok = |presented: Option<&str>| {
+            presented.is_some_and(|token| {
+                secret_token::ct_eq(
+                    &secret_token::token_hash(token),
+                    &channel.webhook_token_hash,
+                )
+            })
+        };
+        let authentic = match source {
+            Source::CloudApi => {
+                let sealed = channel.secret_sealed.as_deref().ok_or_else(unauthorized)?;
+                let secret = self
+                    .0
+                    .master
+                    .open(&secret_context(&channel.id), sealed)
+                    .map_err(|error| HubError::internal(&error))?;
+                omega_channels::cloud_api::verify_signature(
+                    &secret,
+                    body,
+                    header("x-hub-signature-256"),
+                )
+                .is_ok()
+            }
+            Source::Telegram => token_ok(header("x-telegram-bot-api-secret-token")),
+            _ => {
+                let from_query = query
+                    .iter()
+                    .find(|(key, _)| key == "token")
+                    .map(|(_, value)| value.as_str());
+                token_ok(header("x-omega-webhook-token").or(from_query))
+            }
+        };
+        if !authentic {
+            crate::metrics::Metrics::bump(&self.0.metrics.auth_refused);
+            return Err(unauthorized());
+        }
+        if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err() {
+            return Err(HubError::bad_request("the webhook body is not JSON"));
+        }
+        let body = match source {
+            Source::Evolution => omega_channels::evolution::redact_raw(body),
+            _ => body.to_vec(),
+        };
+        self.0
+            .db
+            .enqueue_inbound(&InboundRow {
+                id: new_id(),
+                tenant_id: channel.tenant_id.clone(),
+                channel_id: channel.id.clone(),
+                received_ms: now_ms(),
+                body,
+            })
+            .await?;
+        self.0.inbox_wakeup.notify_one();
+        Ok(())
+    }
+
+    /// Normalizes stored inbound bodies until none is pending; returns how many it handled.
+    pub async fn process_inbound(&self) -> Result<usize, HubError> {
+        let mut handled = 0;
+        loop {
+            let batch = self.0.db.pending_inbound(100).await?;
+            if batch.is_empty() {
+                return Ok(handled);
+            }
+            for row in batch {
+                let (state, error) = self.normalize(&row).await?;
+                self.0
+                    .db
+                    .finish_inbound(&row.id, state, error.as_deref())
+                    .await?;
+                handled += 1;
+            }
+        }
+    }
+
+    async fn normalize(
+        &self,
+        row: &InboundRow,
+    ) -> Result<(&'static str, Option<String>), HubError> {
+        let Some(channel) = self.0.db.channel_by_id(&row.channel_id).await? else {
+            return Ok(("failed", Some("channel no longer exists".into())));
+        };
+        let Some(source) = source_of(&channel.kind) else {
+            return Ok((
+                "failed",
+                Some(format!("unknown channel kind {}", channel.kind)),
+            ));
+        };
+        let events = match omega_channels::parse(source, &row.body) {
+            Ok(events) => events,
+            Err(error) => return Ok(("failed", Some(error.to_string()))),
+        };
+        let tenant = channel_tenant(&channel);
+        let tenant_db = self.0.db.tenant(&tenant);
+        let mut unknown = 0;
+        for event in &events {
+            match event {
+                InboundEvent::Message(message) => {
+                    tenant_db
+                        .apply_message(&channel.id, message, now_ms())
+                        .await?;
+                }
+                InboundEvent::Status {
+                    provider_message_id,
+                    status,
+                    ..
+                } => {
+                    tenant_db
+                        .apply_status(&channel.id, provider_message_id, *status)
+                        .await?;
+                }
+                InboundEvent::Unknown { .. } => unknown += 1,
+                _ => {}
+            }
+        }
+        Ok((
+            if unknown > 0 && unknown == events.len() {
+                "unknown"
+            } else {
+                "done"
+            },
+            None,
+        ))
+    }
+
+    /// The inbox worker: wakes on every stored delivery (and every second), drains the queue.
+    pub(crate) async fn inbox_worker(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            if let Err(error) = self.process_inbound().await {
+                tracing::error!(%error, "inbox worker");
+            }
+            tokio::select! {
+                _ = stop.wait_for(|stop| *stop) => return,
+                () = self.0.inbox_wakeup.notified() => {}
+                () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! The inbox's first slice over real HTTP, on SQLite and PostgreSQL: channels, webhooks
+//! authenticated per source, store-first intake, idempotent normalization, tenant isolation.
+
+mod common;
+
+use common::{Backend, TestHub};
+use omega_hub::tenancy::Plan;
+use serde_json::{Value, json};
+
+fn fixture(path: &str) -> String {
+    let root =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../omega-channels/tests/fixtures");
+    std::fs::read_to_string(root.join(path)).unwrap()
+}
+
+fn channel(hub: &TestHub, token: &str, body: Value) -> Value {
+    let created = hub.call("POST", "/api/v1/channels", Some(token), Some(&body));
+    assert_eq!(created.status, 201, "{created:?}");
+    created.body
+}
+
+fn drain(hub: &TestHub) {
+    hub.runtime.block_on(hub.hub.process_inbound()).unwrap();
+}
+
+fn conversations(hub: &TestHub, token: &str) -> Vec<Value> {
+    let answer = hub.call("GET", "/api/v1/conversations", Some(token), None);
+    assert_eq!(answer.status, 200, "{answer:?}");
+    answer.body.as_array().unwrap().clone()
+}
+
+fn messages(hub: &TestHub, token: &str, conversation: &str) -> Vec<Value> {
+    let answer = hub.call(
+        "GET",
+        &format!("/api/v1/conversations/{conversation}/messages"),
+        Some(token),
+        None,
+    );
+    assert_eq!(answer.status, 200, "{answer:?}");
+    answer.body.as_array().unwrap().clone()
+}
+
+fn whatsapp_webhooks_are_stored_once_and_one_person_is_one_contact(backend: Backend) {
+    let Some(hub) = TestHub::start(backend, "") else {
+        return;
+    };
+    hub.tenant("acme", Plan::Pro);
+    let owner = hub.owner_token("acme");
+    let wpp = channel(
+        &hub,
+        &owner,
+        json!({ "kind": "whatsapp-wppconnect", "name": "Vendas WPP" }),
+    );
+    let evo = channel(
+        &hub,
+        &owner,
+        json!({ "kind": "whatsapp-evolution", "name": "Vendas Evolution" }),
+    );
+    let wpp_path = wpp["webhook_path"].as_str().unwrap();
+    let wpp_token = wpp["webhook_token"].as_str().unwrap();
+    let body = fixture("wppconnect/onmessage_text_private.json");
+    for _ in 0..2 {
+        let answer = hub.raw(
+            "POST",
+            wpp_path,
+            None,
+            Some(&body),
+            &[("X-Omega-Webhook-Token", wpp_token)],
+        );
+        assert_eq!(answer.status, 200, "{answer:?}");
+    }
+    // The token may also come in the query string (WPPConnect's webhook setting is a bare URL).
+    let evo_path = format!(
+        "{}?token={}",
+        evo["webhook_path"].as_str().unwrap(),
+        evo["webhook_token"].as_str().unwrap()
+    );
+    let answer = hub.raw(
+        "POST",
+        &evo_path,
+        None,
+        Some(&fixture("evolution/messages_upsert_text.json")),
+        &[],
+    );
+    assert_eq!(answer.status, 200, "{answer:?}");
+    drain(&hub);
+
+    let list = conversations(&hub, &owner);
+    assert_eq!(list.len(), 2, "one conversation per channel: {list:?}");
+    assert_eq!(
+        list[0]["contact_id"], list[1]["contact_id"],
+        "@c.us and @s.whatsapp.net are one person"
+    );
+    assert!(
+        list.iter().all(|c| c["chat"] == "tel:+5511999990001"),
+        "{list:?}"
+    );
+    let wpp_conversation = list.iter().find(|c| c["channel_id"] == wpp["id"]).unwrap();
+    let stored = messages(&hub, &owner, wpp_conversation["id"].as_str().unwrap());
+    assert_eq!(
+        stored.len(),
+        1,
+        "a redelivered event is stored once: {stored:?}"
+    );
+    assert_eq!(stored[0]["direction"], "in");
+    assert!(
+        stored[0]["text"]
+            .as_str()
+            .is_some_and(|text| !text.is_empty())
+    );
+
+    let pending = hub
+        .runtime
+        .block_on(hub.hub.db().pending_inbound(100))
+        .unwrap();
+    assert!(pending.is_empty(), "every stored delivery was processed");
+}
+
+fn forged_or_foreign_webhooks_are_refused(backend: Backend) {
+    let Some(hub) = TestHub::start(backend, "") else {
+        return;
+    };
+    hub.tenant("acme", Plan::Pro);
+    hub.tenant("globex", Plan::Pro);
+    let acme = hub.owner_token("acme");
+    let globex = hub.owner_token("globex");
+    let acme_wpp = channel(
+        &hub,
+        &acme,
+        json!({ "kind": "whatsapp-wppconnect", "name": "A" }),
+    );
+    let globex_wpp = channel(
+        &hub,
+        &globex,
+        json!({ "kind": "whatsapp-wppconnect", "name": "G" }),
+    );
+    let body = fixture("wppconnect/onmessage_text_private.json");
+    let acme_path = acme_wpp["webhook_path"].as_str().unwrap();
+    // No token, a wrong token, and acme's token on globex's channel: all 401.
+    hub.raw("POST", acme_path, None, Some(&body), &[])
+        .refused(401, "webhook_unauthorized");
+    hub.raw(
+        "POST",
+        acme_path,
+        None,
+        Some(&body),
+        &[("X-Omega-Webhook-Token", "nope")],
+    )
+    .refused(401, "webhook_unauthorized");
+    hub.raw(
+        "POST",
+        globex_wpp["webhook_path"].as_str().unwrap(),
+        None,
+        Some(&body),
+        &[(
+            "X-Omega-Webhook-Token",
+            acme_wpp["webhook_token"].as_str().unwrap(),
+        )],
+    )
+    .refused(401, "webhook_unauthorized");
+    hub.raw(
+        "POST",
+        "/hooks/v1/no-such-channel",
+        None,
+        Some(&body),
+        &[("X-Omega-Webhook-Token", "x")],
+    )
+    .refused(401, "webhook_unauthorized");
+    // Malformed JSON with the right token: 400, nothing stored.
+    hub.raw(
+        "POST",
+        acme_path,
+        None,
+        Some("{not json"),
+        &[(
+            "X-Omega-Webhook-Token",
+            acme_wpp["webhook_token"].as_str().unwrap(),
+        )],
+    )
+    .refused(400, "bad_request");
+    drain(&hub);
+    assert!(conversations(&hub, &acme).is_empty());
+    assert!(conversations(&hub, &globex).is_empty());
+
+    // Cloud API: the signature over the exact bytes is the credential.
+    let cloud = channel(
+        &hub,
+        &acme,
+        json!({ "kind": "whatsapp-cloud", "name": "Cloud", "app_secret": "FAKE_APP_SECRET_0123456789abcdef" }),
+    );
+    let cloud_path = cloud["webhook_path"].as_str().unwrap();
+    let signed = fixture("meta_whatsapp/messages_text.json");
+    let headers: Value =
+        serde_json::from_str(&fixture("meta_whatsapp/messages_text.headers.json")).unwrap();
+    let signature = headers["X-Hub-Signature-256"].as_str().unwrap();
+    let ok = hub.raw(
+        "POST",
+        cloud_path,
+        None,
+        Some(&signed),
+        &[("X-Hub-Signature-256", signature)],
+    );
+    assert_eq!(ok.status, 200, "{ok:?}");
+    let tampered = signed.replacen('1', "2", 1);
+    hub.raw(
+        "POST",
+        cloud_path,
+        None,
+        Some(&tampered),
+        &[("X-Hub-Signature-256", signature)],
+    )
+    .refused(401, "webhook_unauthorized");
+    // The GET handshake echoes the challenge only for this channel's token.
+    let token = cloud["webhook_token"].as_str().unwrap();
+    let handshake = hub.raw(
+        "GET",
+        &format!(
+            "{cloud_path}?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=1158201444"
+        ),
+        None,
+        None,
+        &[],
+    );
+    assert_eq!(handshake.status, 200, "{handshake:?}");
+    assert_eq!(handshake.body, json!(1158201444));
+    hub.raw(
+        "GET",
+        &format!("{cloud_path}?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1"),
+        None,
+        None,
+        &[],
+    )
+    .refused(403, "webhook_unauthorized");
+
+    // Telegram: the secret token header.
+    let telegram = channel(&hub, &acme, json!({ "kind": "telegram", "name": "Bot" }));
+    let update = fixture("telegram/update_message_private_text.json");
+    let tg_path = telegram["webhook_path"].as_str().unwrap();
+    hub.raw(
+        "POST",
+        tg_path,
+        None,
+        Some(&update),
+        &[("X-Telegram-Bot-Api-Secret-Token", "wrong")],
+    )
+    .refused(401, "webhook_unauthorized");
+    let ok = hub.raw(
+        "POST",
+        tg_path,
+        None,
+        Some(&update),
+        &[(
+            "X-Telegram-Bot-Api-Secret-Token",
+            telegram["webhook_token"].as_str().unwrap(),
+        )],
+    );
+    assert_eq!(ok.status, 200, "{ok:?}");
+    drain(&hub);
+    let list = conversations(&hub, &acme);
+    assert_eq!(list.len(), 2, "cloud and telegram conversations: {list:?}");
+    assert!(
+        conversations(&hub, &globex).is_empty(),
+        "nothing leaked into the other tenant"
+    );
+    // Another tenant cannot read acme's conversation by id.
+    let id = list[0]["id"].as_str().unwrap();
+    hub.call(
+        "GET",
+        &format!("/api/v1/conversations/{id}/messages"),
+        Some(&globex),
+        None,
+    )
+    .refused(404, "not_found");
+}
+
+fn channel_kinds_secrets_and_quota_are_checked(backend: Backend) {
+    let Some(hub) = TestHub::start(backend, "") else {
+        return;
+    };
+    hub.tenant("acme", Plan::Free);
+    let owner = hub.owner_token("acme");
+    hub.call(
+        "POST",
+        "/api/v1/channels",
+        Some(&owner),
+        Some(&json!({ "kind": "fax", "name": "x" })),
+    )
+    .refused(400, "bad_request");
+    hub.call(
+        "POST",
+        "/api/v1/channels",
+        Some(&owner),
+        Some(&json!({ "kind": "whatsapp-cloud", "name": "x" })),
+    )
+    .refused(400, "bad_request");
+    channel(&hub, &owner, json!({ "kind": "telegram", "name": "Bot" }));
+    hub.call(
+        "POST",
+        "/api/v1/channels",
+        Some(&owner),
+        Some(&json!({ "kind": "telegram", "name": "Bot 2" })),
+    )
+    .refused(403, "quota_exceeded");
+    let listed = hub.call("GET", "/api/v1/channels", Some(&owner), None);
+    assert_eq!(listed.body.as_array().unwrap().len(), 1);
+    assert!(
+        listed.body[0].get("webhook_token").is_none(),
+        "the token is shown once"
+    );
+}
+
+on_both!(
+    whatsapp_webhooks_are_stored_once_and_one_person_is_one_contact,
+    forged_or_foreign_webhooks_are_refused,
+    channel_kinds_secrets_and_quota_are_checked,
+);
