@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::Principal;
 use crate::error::HubError;
 use crate::hub::Hub;
-use crate::store::{ChannelRow, InboundRow, channel_tenant, now_ms};
+use crate::store::{ChannelRow, InboundRow, PrivacySettings, channel_tenant, now_ms};
 use crate::tenancy::{check_name, new_id};
 
 /// The channel kinds (webhook sources) the hub accepts.
@@ -227,6 +227,35 @@ impl Hub {
         Ok(())
     }
 
+    /// The tenant's privacy settings.
+    pub async fn privacy(&self, principal: &Principal) -> Result<PrivacySettings, HubError> {
+        principal.require(Scope::SettingsRead)?;
+        Ok(self
+            .0
+            .db
+            .tenant(&principal.tenant)
+            .privacy_settings()
+            .await?)
+    }
+
+    /// Changes the privacy settings (audited with before and after); applies to deliveries
+    /// normalized from now on.
+    pub async fn set_privacy(
+        &self,
+        principal: &Principal,
+        settings: PrivacySettings,
+    ) -> Result<PrivacySettings, HubError> {
+        principal.require(Scope::SettingsWrite)?;
+        let tenant_db = self.0.db.tenant(&principal.tenant);
+        let before = tenant_db.privacy_settings().await?;
+        tenant_db.set_privacy_settings(settings, now_ms()).await?;
+        let event = principal
+            .event("settings.privacy_changed")
+            .details(serde_json::json!({ "before": before, "after": settings }));
+        self.0.audit.append(event).await?;
+        Ok(settings)
+    }
+
     /// Normalizes stored inbound bodies until none is pending; returns how many it handled.
     pub async fn process_inbound(&self) -> Result<usize, HubError> {
         let mut handled = 0;
@@ -265,13 +294,20 @@ impl Hub {
         };
         let tenant = channel_tenant(&channel);
         let tenant_db = self.0.db.tenant(&tenant);
+        let privacy = tenant_db.privacy_settings().await?;
         let mut unknown = 0;
         for event in &events {
             match event {
                 InboundEvent::Message(message) => {
-                    tenant_db
-                        .apply_message(&channel.id, message, now_ms())
-                        .await?;
+                    let dropped = (privacy.ignore_groups && message.chat.is_group())
+                        || (privacy.ignore_broadcasts && message.chat.is_broadcast());
+                    if dropped {
+                        crate::metrics::Metrics::bump(&self.0.metrics.inbound_dropped);
+                    } else {
+                        tenant_db
+                            .apply_message(&channel.id, message, now_ms())
+                            .await?;
+                    }
                 }
                 InboundEvent::Status {
                     provider_message_id,

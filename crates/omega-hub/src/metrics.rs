@@ -15,6 +15,8 @@ pub struct Metrics {
     pub auth_refused: AtomicU64,
     pub logins_ok: AtomicU64,
     pub logins_failed: AtomicU64,
+    /// Inbound messages dropped by the privacy settings.
+    pub inbound_dropped: AtomicU64,
     latency_buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_us: AtomicU64,
@@ -73,6 +75,11 @@ impl Metrics {
                 "omega_hub_login_failures_total",
                 "Failed logins.",
                 &self.logins_failed,
+            ),
+            (
+                "omega_hub_inbound_dropped_total",
+                "Inbound messages dropped by privacy settings.",
+                &self.inbound_dropped,
             ),
         ] {
             let _ = writeln!(

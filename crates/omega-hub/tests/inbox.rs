@@ -309,7 +309,111 @@ fn channel_kinds_secrets_and_quota_are_checked(backend: Backend) {
     );
 }
 
+fn privacy_settings_drop_groups_and_broadcasts_before_storing(backend: Backend) {
+    let Some(hub) = TestHub::start(backend, "") else {
+        return;
+    };
+    hub.tenant("acme", Plan::Pro);
+    let owner = hub.owner_token("acme");
+    let defaults = hub.call("GET", "/api/v1/settings/privacy", Some(&owner), None);
+    assert_eq!(
+        defaults.body,
+        json!({ "ignore_groups": false, "ignore_broadcasts": true })
+    );
+    let wpp = channel(
+        &hub,
+        &owner,
+        json!({ "kind": "whatsapp-wppconnect", "name": "WPP" }),
+    );
+    let path = wpp["webhook_path"].as_str().unwrap().to_owned();
+    let token = wpp["webhook_token"].as_str().unwrap().to_owned();
+    let post = |body: &str| {
+        let answer = hub.raw(
+            "POST",
+            &path,
+            None,
+            Some(body),
+            &[("X-Omega-Webhook-Token", &token)],
+        );
+        assert_eq!(answer.status, 200, "{answer:?}");
+    };
+    // A status broadcast is dropped by default; a group message is kept by default.
+    post(
+        &fixture("wppconnect/onmessage_text_private.json")
+            .replace("5511999990001@c.us", "status@broadcast"),
+    );
+    post(&fixture("wppconnect/onmessage_group.json"));
+    drain(&hub);
+    let list = conversations(&hub, &owner);
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["is_group"], true);
+
+    // An agent cannot change the settings; the owner can, and it is audited.
+    hub.call(
+        "POST",
+        "/api/v1/members",
+        Some(&owner),
+        Some(&json!({ "email": "ag@acme.test", "display_name": "Ag", "role": "agent", "password": "agent password 1" })),
+    );
+    let agent = hub.login("acme", "ag@acme.test", "agent password 1")["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let change = json!({ "ignore_groups": true, "ignore_broadcasts": true });
+    hub.call(
+        "PUT",
+        "/api/v1/settings/privacy",
+        Some(&agent),
+        Some(&change),
+    )
+    .refused(403, "missing_scope");
+    hub.call(
+        "PUT",
+        "/api/v1/settings/privacy",
+        Some(&owner),
+        Some(&json!({ "ignore_groups": "yes" })),
+    )
+    .refused(400, "bad_request");
+    let changed = hub.call(
+        "PUT",
+        "/api/v1/settings/privacy",
+        Some(&owner),
+        Some(&change),
+    );
+    assert_eq!(changed.body, change, "{changed:?}");
+    let evolution = channel(
+        &hub,
+        &owner,
+        json!({ "kind": "whatsapp-evolution", "name": "Evo" }),
+    );
+    let answer = hub.raw(
+        "POST",
+        evolution["webhook_path"].as_str().unwrap(),
+        None,
+        Some(&fixture("evolution/messages_upsert_group.json")),
+        &[(
+            "X-Omega-Webhook-Token",
+            evolution["webhook_token"].as_str().unwrap(),
+        )],
+    );
+    assert_eq!(answer.status, 200);
+    drain(&hub);
+    assert_eq!(
+        conversations(&hub, &owner).len(),
+        1,
+        "the group message was dropped"
+    );
+    let audit = hub.audit_actions();
+    let entry = audit
+        .iter()
+        .find(|e| e["action"] == "settings.privacy_changed")
+        .unwrap();
+    assert_eq!(entry["details"]["before"]["ignore_groups"], false);
+    assert_eq!(entry["details"]["after"]["ignore_groups"], true);
+}
+
 on_both!(
+    privacy_settings_drop_groups_and_broadcasts_before_storing,
     whatsapp_webhooks_are_stored_once_and_one_person_is_one_contact,
     forged_or_foreign_webhooks_are_refused,
     channel_kinds_secrets_and_quota_are_checked,

@@ -17,7 +17,7 @@ use crate::error::HubError;
 use crate::hub::Hub;
 use crate::inbox::{ChannelView, NewChannel};
 use crate::security::{ApiKeyView, CreatedApiKey, DeviceView, NewApiKey};
-use crate::store::{DepartmentRow, MemberRow};
+use crate::store::{DepartmentRow, MemberRow, PrivacySettings};
 use crate::tenancy::{MemberChange, NewMember, Plan, Quotas};
 
 pub(super) fn api(router: OpenApiRouter<Hub>) -> OpenApiRouter<Hub> {
@@ -51,6 +51,28 @@ pub(super) fn api(router: OpenApiRouter<Hub>) -> OpenApiRouter<Hub> {
         .routes(routes!(conversations))
         .routes(routes!(conversation_messages))
         .routes(routes!(webhook, webhook_verification))
+        .routes(routes!(privacy, set_privacy))
+}
+
+/// The inbox's privacy settings.
+#[utoipa::path(get, path = "/api/v1/settings/privacy", tag = "inbox", security(("bearer" = [])),
+    responses((status = 200, body = PrivacySettings), (status = 403, body = ErrorBody)))]
+async fn privacy(
+    State(hub): State<Hub>,
+    Authed(principal): Authed,
+) -> Result<Json<PrivacySettings>, HubError> {
+    Ok(Json(hub.privacy(&principal).await?))
+}
+
+/// Change the privacy settings (audited).
+#[utoipa::path(put, path = "/api/v1/settings/privacy", tag = "inbox", security(("bearer" = [])), request_body = PrivacySettings,
+    responses((status = 200, body = PrivacySettings), (status = 403, body = ErrorBody)))]
+async fn set_privacy(
+    State(hub): State<Hub>,
+    Authed(principal): Authed,
+    Body(body): Body<PrivacySettings>,
+) -> Result<Json<PrivacySettings>, HubError> {
+    Ok(Json(hub.set_privacy(&principal, body).await?))
 }
 
 /// The error body of every failure.

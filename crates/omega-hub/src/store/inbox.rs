@@ -170,7 +170,63 @@ impl HubDb {
     }
 }
 
+/// What the inbox drops before storing (defaults: groups kept, broadcasts and status dropped).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacySettings {
+    /// Drop messages of WhatsApp groups and Telegram group chats.
+    pub ignore_groups: bool,
+    /// Drop broadcast lists, `status@broadcast` and newsletters.
+    pub ignore_broadcasts: bool,
+}
+
+impl Default for PrivacySettings {
+    fn default() -> Self {
+        PrivacySettings {
+            ignore_groups: false,
+            ignore_broadcasts: true,
+        }
+    }
+}
+
 impl TenantDb<'_> {
+    pub async fn privacy_settings(&self) -> Result<PrivacySettings, StoreError> {
+        let row = sqlx::query(
+            "SELECT ignore_groups, ignore_broadcasts FROM privacy_settings WHERE tenant_id = $1",
+        )
+        .bind(self.tid())
+        .fetch_optional(self.pool())
+        .await?;
+        match row {
+            Some(row) => Ok(PrivacySettings {
+                ignore_groups: col::<i64>(&row, "ignore_groups")? != 0,
+                ignore_broadcasts: col::<i64>(&row, "ignore_broadcasts")? != 0,
+            }),
+            None => Ok(PrivacySettings::default()),
+        }
+    }
+
+    pub async fn set_privacy_settings(
+        &self,
+        settings: PrivacySettings,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO privacy_settings (tenant_id, ignore_groups, ignore_broadcasts, updated_ms) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id) DO UPDATE SET \
+             ignore_groups = $2, ignore_broadcasts = $3, updated_ms = $4",
+        )
+        .bind(self.tid())
+        .bind(i64::from(settings.ignore_groups))
+        .bind(i64::from(settings.ignore_broadcasts))
+        .bind(now_ms)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
     /// Adds a channel unless the plan's channel quota is full (`Ok(false)`).
     pub async fn insert_channel_within(
         &self,

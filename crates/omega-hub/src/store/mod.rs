@@ -15,7 +15,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub(crate) use inbox::channel_tenant;
-pub use inbox::{ChannelRow, ConversationRow, InboundRow, InboxMessageRow};
+pub use inbox::{ChannelRow, ConversationRow, InboundRow, InboxMessageRow, PrivacySettings};
 pub use rows::*;
 pub use tenant::TenantDb;
 
@@ -46,6 +46,7 @@ impl StoreError {
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/0001_hub.sql")),
     (2, include_str!("../../migrations/0002_inbox.sql")),
+    (3, include_str!("../../migrations/0003_privacy.sql")),
 ];
 
 /// The hub database (a pool).
