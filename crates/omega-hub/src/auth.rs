@@ -504,27 +504,13 @@ impl Hub {
                 "the refresh token expired; sign in again",
             ));
         }
-        let tenant_db = self.0.db.tenant(&tenant);
-        let device = tenant_db.device(&row.device_id).await?;
-        let member = tenant_db.member(&row.member_id).await?;
-        let (Some(device), Some(member)) = (device, member) else {
-            return Err(HubError::unauthorized(
-                "refresh_invalid",
-                "the session no longer exists",
-            ));
-        };
-        if device.revoked_ms.is_some() {
-            return Err(HubError::unauthorized(
-                "device_revoked",
-                "this device was revoked; sign in again",
-            ));
-        }
-        if member.disabled {
-            return Err(HubError::forbidden(
-                "member_disabled",
-                "this member is disabled",
-            ));
-        }
+        let (device, member) = live_session(
+            &self.0.db.tenant(&tenant),
+            &row.member_id,
+            &row.device_id,
+            HubError::unauthorized("refresh_invalid", "the session no longer exists"),
+        )
+        .await?;
         self.issue_tokens(&tenant, &member, &device.id, &row.family_id)
             .await
     }
@@ -609,32 +595,13 @@ impl Hub {
         }
         let tenant = TenantId::new(claims.tid.clone());
         let tenant_db = self.0.db.tenant(&tenant);
-        let device = tenant_db.device(&claims.did).await?;
-        let member = tenant_db.member(&claims.sub).await?;
-        let (Some(device), Some(member)) = (device, member) else {
-            return Err(HubError::unauthorized(
-                "token_invalid",
-                "access token refused: unknown device",
-            ));
-        };
-        if device.member_id != member.id {
-            return Err(HubError::unauthorized(
-                "token_invalid",
-                "access token refused: device of another member",
-            ));
-        }
-        if device.revoked_ms.is_some() {
-            return Err(HubError::unauthorized(
-                "device_revoked",
-                "this device was revoked; sign in again",
-            ));
-        }
-        if member.disabled {
-            return Err(HubError::forbidden(
-                "member_disabled",
-                "this member is disabled",
-            ));
-        }
+        let (device, member) = live_session(
+            &tenant_db,
+            &claims.sub,
+            &claims.did,
+            HubError::unauthorized("token_invalid", "access token refused: unknown device"),
+        )
+        .await?;
         let now = now_ms();
         if now - device.last_seen_ms > 30_000 || device.ip != meta.ip {
             tenant_db.touch_device(&device.id, &meta.ip, now).await?;
@@ -790,6 +757,37 @@ impl Hub {
             .await?;
         Ok(())
     }
+}
+
+/// The device and its member, if the device is live, belongs to that member, and the member is
+/// enabled; `missing` when either does not exist.
+async fn live_session(
+    tenant_db: &crate::store::TenantDb<'_>,
+    member_id: &str,
+    device_id: &str,
+    missing: HubError,
+) -> Result<(DeviceRow, MemberRow), HubError> {
+    let device = tenant_db.device(device_id).await?;
+    let member = tenant_db.member(member_id).await?;
+    let (Some(device), Some(member)) = (device, member) else {
+        return Err(missing);
+    };
+    if device.member_id != member.id {
+        return Err(missing);
+    }
+    if device.revoked_ms.is_some() {
+        return Err(HubError::unauthorized(
+            "device_revoked",
+            "this device was revoked; sign in again",
+        ));
+    }
+    if member.disabled {
+        return Err(HubError::forbidden(
+            "member_disabled",
+            "this member is disabled",
+        ));
+    }
+    Ok((device, member))
 }
 
 /// A TOTP secret to put into an authenticator app.
