@@ -72,6 +72,17 @@ impl HubError {
         )
     }
 
+    /// A plan limit is reached (`what`: "members", "channels", …).
+    pub fn quota_exceeded(plan: &str, what: &str, max: Option<i64>) -> HubError {
+        HubError::forbidden(
+            "quota_exceeded",
+            format!(
+                "the {plan} plan allows {} {what} and the tenant has them all; upgrade the plan",
+                max.unwrap_or_default()
+            ),
+        )
+    }
+
     pub fn missing_scope(scope: &str) -> HubError {
         HubError::forbidden("missing_scope", format!("this needs the {scope} scope"))
     }

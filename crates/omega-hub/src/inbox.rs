@@ -121,14 +121,7 @@ impl Hub {
             .insert_channel_within(&row, max)
             .await?
         {
-            return Err(HubError::forbidden(
-                "quota_exceeded",
-                format!(
-                    "the {} plan allows {} channels and the tenant has them all; upgrade the plan",
-                    plan.as_str(),
-                    max.unwrap_or_default()
-                ),
-            ));
+            return Err(HubError::quota_exceeded(plan.as_str(), "channels", max));
         }
         let event = principal
             .event("channel.created")
@@ -264,8 +257,26 @@ impl Hub {
             if batch.is_empty() {
                 return Ok(handled);
             }
+            // Channel and privacy settings are read once per channel per batch, not per body.
+            let mut contexts = std::collections::HashMap::new();
             for row in batch {
-                let (state, error) = self.normalize(&row).await?;
+                if !contexts.contains_key(&row.channel_id) {
+                    let context = match self.0.db.channel_by_id(&row.channel_id).await? {
+                        Some(channel) => {
+                            let privacy = self
+                                .0
+                                .db
+                                .tenant(&channel_tenant(&channel))
+                                .privacy_settings()
+                                .await?;
+                            Some((channel, privacy))
+                        }
+                        None => None,
+                    };
+                    contexts.insert(row.channel_id.clone(), context);
+                }
+                let context = contexts.get(&row.channel_id).and_then(Option::as_ref);
+                let (state, error) = self.normalize(&row, context).await?;
                 self.0
                     .db
                     .finish_inbound(&row.id, state, error.as_deref())
@@ -278,8 +289,9 @@ impl Hub {
     async fn normalize(
         &self,
         row: &InboundRow,
+        context: Option<&(ChannelRow, PrivacySettings)>,
     ) -> Result<(&'static str, Option<String>), HubError> {
-        let Some(channel) = self.0.db.channel_by_id(&row.channel_id).await? else {
+        let Some((channel, privacy)) = context else {
             return Ok(("failed", Some("channel no longer exists".into())));
         };
         let Some(source) = source_of(&channel.kind) else {
@@ -292,9 +304,8 @@ impl Hub {
             Ok(events) => events,
             Err(error) => return Ok(("failed", Some(error.to_string()))),
         };
-        let tenant = channel_tenant(&channel);
+        let tenant = channel_tenant(channel);
         let tenant_db = self.0.db.tenant(&tenant);
-        let privacy = tenant_db.privacy_settings().await?;
         let mut unknown = 0;
         for event in &events {
             match event {

@@ -308,14 +308,7 @@ impl Hub {
         };
         let max = plan.quotas().members;
         if !tenant_db.insert_member_within(&member, max).await? {
-            return Err(HubError::forbidden(
-                "quota_exceeded",
-                format!(
-                    "the {} plan allows {} members and the tenant has them all; upgrade the plan",
-                    plan.as_str(),
-                    max.unwrap_or_default()
-                ),
-            ));
+            return Err(HubError::quota_exceeded(plan.as_str(), "members", max));
         }
         let event = principal
             .event("member.added")

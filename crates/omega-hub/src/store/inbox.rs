@@ -4,6 +4,7 @@
 use omega_channels::{DeliveryStatus, NormalizedMessage};
 
 use super::rows::col;
+use super::tenant::QuotaTable;
 use super::{HubDb, StoreError, TenantDb, TenantId};
 
 #[derive(Clone, PartialEq, Eq)]
@@ -234,19 +235,8 @@ impl TenantDb<'_> {
         max: Option<i64>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool().begin().await?;
-        if let Some(max) = max {
-            sqlx::query("UPDATE tenants SET plan = plan WHERE id = $1")
-                .bind(self.tid())
-                .execute(&mut *tx)
-                .await?;
-            let count: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM channels WHERE tenant_id = $1")
-                    .bind(self.tid())
-                    .fetch_one(&mut *tx)
-                    .await?;
-            if count >= max {
-                return Ok(false);
-            }
+        if self.quota_full(&mut tx, QuotaTable::Channels, max).await? {
+            return Ok(false);
         }
         sqlx::query(
             "INSERT INTO channels (tenant_id, id, kind, name, webhook_token_hash, secret_sealed, created_ms) \

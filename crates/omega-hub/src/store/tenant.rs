@@ -5,6 +5,13 @@ use sqlx::{Any, AnyPool, Executor};
 use super::StoreError;
 use super::rows::*;
 
+/// Tables whose row count a plan limits.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum QuotaTable {
+    Members,
+    Channels,
+}
+
 /// All rows of one tenant. Obtained from [`super::HubDb::tenant`] with a [`TenantId`] that
 /// comes from a verified credential or from the store itself.
 #[derive(Clone, Debug)]
@@ -112,6 +119,31 @@ impl<'a> TenantDb<'a> {
         Ok(found.is_some())
     }
 
+    /// Whether the tenant already has `max` rows in `table`, checked inside `tx` after taking a
+    /// write lock on the tenant row (on SQLite and PostgreSQL alike), so concurrent adds cannot
+    /// overshoot. `None` = unlimited.
+    pub(super) async fn quota_full(
+        &self,
+        tx: &mut sqlx::Transaction<'static, Any>,
+        table: QuotaTable,
+        max: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let Some(max) = max else { return Ok(false) };
+        sqlx::query("UPDATE tenants SET plan = plan WHERE id = $1")
+            .bind(self.tid())
+            .execute(&mut **tx)
+            .await?;
+        let count_sql = match table {
+            QuotaTable::Members => "SELECT COUNT(*) FROM members WHERE tenant_id = $1",
+            QuotaTable::Channels => "SELECT COUNT(*) FROM channels WHERE tenant_id = $1",
+        };
+        let count: i64 = sqlx::query_scalar(count_sql)
+            .bind(self.tid())
+            .fetch_one(&mut **tx)
+            .await?;
+        Ok(count >= max)
+    }
+
     // ---- members ----
 
     /// Adds a member unless the tenant already has `max_members` (checked in the same
@@ -122,21 +154,11 @@ impl<'a> TenantDb<'a> {
         max_members: Option<i64>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        if let Some(max) = max_members {
-            // Serialise adds per tenant: touch the tenant row first (a write lock on both
-            // SQLite and PostgreSQL), then count.
-            sqlx::query("UPDATE tenants SET plan = plan WHERE id = $1")
-                .bind(self.tid())
-                .execute(&mut *tx)
-                .await?;
-            let count: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM members WHERE tenant_id = $1")
-                    .bind(self.tid())
-                    .fetch_one(&mut *tx)
-                    .await?;
-            if count >= max {
-                return Ok(false);
-            }
+        if self
+            .quota_full(&mut tx, QuotaTable::Members, max_members)
+            .await?
+        {
+            return Ok(false);
         }
         insert_member(&mut *tx, &self.tenant_id, member).await?;
         tx.commit().await?;
