@@ -6,15 +6,18 @@
 //! and Telegram bots ([`telegram`]) into [`InboundEvent`]s of one shape ([`model`]);
 //! normalizes every provider's address spellings so one person is one contact
 //! ([`address`]); verifies the Cloud API signature and the Telegram secret token in
-//! constant time; redacts the `apikey` Evolution puts in its bodies.
+//! constant time; redacts the `apikey` Evolution puts in its bodies. For the way out, it
+//! builds the HTTP requests that send a text reply or manage a session through each source
+//! and reads their answers ([`outbound`]), and runs the reconnect/reset lifecycle of an
+//! unofficial WhatsApp session as a state machine driven by the caller ([`session`]).
 //!
-//! What it does not do: no IO, no HTTP, no clock, no storage, no sending. It does not
-//! deduplicate (providers retry and overlap: deduplicate on `provider_message_id`), does not
-//! keep status state (apply [`DeliveryStatus::advance`] to what you stored), does not
-//! download media, and does not filter groups or broadcasts (check
-//! [`Address::is_group`] / [`Address::is_broadcast`]). Unknown event types parse to
-//! [`InboundEvent::Unknown`]; only bodies that are not JSON or lack what a known event must
-//! carry are errors. Parsers never panic.
+//! What it does not do: no IO, no HTTP client, no clock, no storage (requests are built
+//! here and performed by the caller). It does not deduplicate (providers retry and
+//! overlap: deduplicate on `provider_message_id`), does not keep status state (apply
+//! [`DeliveryStatus::advance`] to what you stored), does not download media, and does not
+//! filter groups or broadcasts (check [`Address::is_group`] / [`Address::is_broadcast`]).
+//! Unknown event types parse to [`InboundEvent::Unknown`]; only bodies that are not JSON or
+//! lack what a known event must carry are errors. Parsers never panic.
 //!
 //! ```
 //! use omega_channels::{InboundEvent, MessageKind, Source, cloud_api};
@@ -42,6 +45,8 @@ mod error;
 pub mod evolution;
 mod json;
 pub mod model;
+pub mod outbound;
+pub mod session;
 pub mod telegram;
 pub mod wppconnect;
 

@@ -87,6 +87,36 @@ impl Address {
         }
     }
 
+    /// Parses the text form [`Address::key`] produces (stored keys back into addresses);
+    /// `None` for anything else. Phone numbers and LIDs are re-validated.
+    #[must_use]
+    pub fn from_key(key: &str) -> Option<Address> {
+        let (scheme, rest) = key.split_once(':')?;
+        let digits = |text: &str| {
+            !text.is_empty() && text.len() <= 32 && text.bytes().all(|b| b.is_ascii_digit())
+        };
+        let jid = |text: &str, suffix: &str| {
+            text.len() <= 128 && text.ends_with(suffix) && text.len() > suffix.len()
+        };
+        match scheme {
+            "tel" => rest
+                .strip_prefix('+')
+                .and_then(|number| crate::address::phone_from_digits(number).ok()),
+            "wa-lid" if digits(rest) => Some(Self::WhatsAppLid(rest.to_owned())),
+            "tg" => rest
+                .parse()
+                .ok()
+                .filter(|id: &i64| *id > 0)
+                .map(Self::TelegramUser),
+            "tg-chat" => rest.parse().ok().map(Self::TelegramChat),
+            "wa-group" if jid(rest, "@g.us") => Some(Self::WhatsAppGroup(rest.to_owned())),
+            "wa-broadcast" if jid(rest, "@broadcast") => Some(Self::Broadcast(rest.to_owned())),
+            "wa-newsletter" if jid(rest, "@newsletter") => Some(Self::Newsletter(rest.to_owned())),
+            "omega" if !rest.is_empty() && rest.len() <= 256 => Some(Self::Omega(rest.to_owned())),
+            _ => None,
+        }
+    }
+
     /// Whether this addresses a multi-party conversation (WhatsApp group, Telegram group,
     /// supergroup or channel).
     #[must_use]
@@ -371,6 +401,36 @@ mod tests {
         assert_eq!(Delivered.advance(Failed), Delivered);
         assert_eq!(Failed.advance(Sent), Failed);
         assert_eq!(Failed.advance(Read), Read);
+    }
+
+    #[test]
+    fn every_key_parses_back_to_its_address() {
+        let all = [
+            Address::Phone("+5511999990001".into()),
+            Address::WhatsAppLid("100000000000001".into()),
+            Address::TelegramUser(42),
+            Address::TelegramChat(-1001234567890),
+            Address::WhatsAppGroup("120363000000000001@g.us".into()),
+            Address::Broadcast("status@broadcast".into()),
+            Address::Newsletter("120363000000000002@newsletter".into()),
+            Address::Omega("b3f1".into()),
+        ];
+        for address in all {
+            assert_eq!(Address::from_key(&address.key()), Some(address));
+        }
+        for garbage in [
+            "",
+            "tel:",
+            "tel:5511",
+            "tel:+0123",
+            "tg:-5",
+            "tg:x",
+            "wa-group:abc",
+            "nope:1",
+            "wa-lid:12a",
+        ] {
+            assert_eq!(Address::from_key(garbage), None, "{garbage:?}");
+        }
     }
 
     #[test]

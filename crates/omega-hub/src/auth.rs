@@ -48,6 +48,14 @@ impl Principal {
         }
     }
 
+    /// Who acts, as `member:<id>` or `apikey:<id>` (stored beside what they did).
+    pub fn subject(&self) -> String {
+        match &self.kind {
+            PrincipalKind::Member { member_id, .. } => format!("member:{member_id}"),
+            PrincipalKind::ApiKey { key_id } => format!("apikey:{key_id}"),
+        }
+    }
+
     /// The member's role; API keys are refused (people manage people).
     pub fn require_member_role(&self) -> Result<Role, HubError> {
         match &self.kind {

@@ -32,6 +32,43 @@ pub struct HubConfig {
     pub http: HttpConfig,
     pub limits: LimitsConfig,
     pub auth: AuthConfig,
+    pub connectors: ConnectorsConfig,
+}
+
+/// How the hub looks after WhatsApp instances (WPPConnect, Evolution API).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConnectorsConfig {
+    /// Reconnect attempts after a session logs out, before the instance is reset to a new QR.
+    pub max_reconnects: u32,
+    /// First reconnect delay; doubles per attempt up to `backoff_max_ms`.
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    /// How often a connected (or QR-waiting) session's status is checked.
+    pub poll_interval_ms: u64,
+    /// Attempts at sending one reply before it is marked failed.
+    pub send_max_attempts: u32,
+    /// First retry delay of a reply (jittered, doubling, capped at `send_backoff_max_ms`).
+    pub send_backoff_base_ms: u64,
+    pub send_backoff_max_ms: u64,
+    /// The hub's public base URL (e.g. `https://inbox.example.com`), given to sources that
+    /// take a webhook URL when a session starts; empty leaves their webhook setting alone.
+    pub public_url: String,
+}
+
+impl Default for ConnectorsConfig {
+    fn default() -> Self {
+        ConnectorsConfig {
+            max_reconnects: 3,
+            backoff_base_ms: 2_000,
+            backoff_max_ms: 60_000,
+            poll_interval_ms: 30_000,
+            send_max_attempts: 6,
+            send_backoff_base_ms: 1_000,
+            send_backoff_max_ms: 60_000,
+            public_url: String::new(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -203,6 +240,41 @@ impl HubConfig {
         }
         if self.auth.issuer.is_empty() {
             return invalid("auth.issuer", "must not be empty");
+        }
+        let connectors = &self.connectors;
+        if !(1..=20).contains(&connectors.max_reconnects) {
+            return invalid("connectors.max_reconnects", "expected 1 ..= 20");
+        }
+        if connectors.backoff_base_ms < 10 || connectors.backoff_max_ms < connectors.backoff_base_ms
+        {
+            return invalid(
+                "connectors.backoff_max_ms",
+                "expected backoff_base_ms >= 10 and backoff_max_ms >= backoff_base_ms",
+            );
+        }
+        if !(1..=20).contains(&connectors.send_max_attempts) {
+            return invalid("connectors.send_max_attempts", "expected 1 ..= 20");
+        }
+        if connectors.send_backoff_base_ms < 10
+            || connectors.send_backoff_max_ms < connectors.send_backoff_base_ms
+        {
+            return invalid(
+                "connectors.send_backoff_max_ms",
+                "expected send_backoff_base_ms >= 10 and send_backoff_max_ms >= send_backoff_base_ms",
+            );
+        }
+        if !(100..=3_600_000).contains(&connectors.poll_interval_ms) {
+            return invalid("connectors.poll_interval_ms", "expected 100 ..= 3600000");
+        }
+        if !(connectors.public_url.is_empty()
+            || ((connectors.public_url.starts_with("http://")
+                || connectors.public_url.starts_with("https://"))
+                && !connectors.public_url.ends_with('/')))
+        {
+            return invalid(
+                "connectors.public_url",
+                "expected empty or a base URL like https://inbox.example.com",
+            );
         }
         Ok(())
     }

@@ -98,6 +98,13 @@ pub(crate) struct HubInner {
     pub metrics: Metrics,
     pub started_ms: i64,
     pub inbox_wakeup: tokio::sync::Notify,
+    pub outbound_wakeup: tokio::sync::Notify,
+    pub events: tokio::sync::broadcast::Sender<crate::events::HubEvent>,
+    pub scorer: Arc<dyn omega_leads::LeadScorer>,
+    /// Serializes updates of connector sessions (webhook events and the session worker).
+    pub sessions_lock: tokio::sync::Mutex<()>,
+    /// Set when the hub stops, so long-lived streams end and graceful shutdown can finish.
+    pub stopping: watch::Sender<bool>,
 }
 
 /// A hub: cheap to clone, shared by every request.
@@ -139,6 +146,11 @@ impl Hub {
             metrics: Metrics::default(),
             started_ms: now_ms(),
             inbox_wakeup: tokio::sync::Notify::new(),
+            outbound_wakeup: tokio::sync::Notify::new(),
+            events: tokio::sync::broadcast::channel(crate::events::BUS_CAPACITY).0,
+            scorer: Arc::new(omega_leads::RuleScorer),
+            sessions_lock: tokio::sync::Mutex::new(()),
+            stopping: watch::channel(false).0,
         }));
         hub.record_config(&text, "startup", None).await?;
         Ok(hub)
@@ -257,12 +269,15 @@ impl Hub {
         });
         let maintenance = tokio::spawn(self.clone().maintenance(stop.subscribe()));
         let inbox = tokio::spawn(self.clone().inbox_worker(stop.subscribe()));
+        let outbound = tokio::spawn(self.clone().outbound_worker(stop.subscribe()));
         Ok(RunningHub {
+            hub: self.clone(),
             addr,
             stop,
             server,
             maintenance,
             inbox,
+            outbound,
         })
     }
 
@@ -276,6 +291,10 @@ impl Hub {
             let (rotation_ms, grace_ms) = key_timing(&self.config());
             if let Err(error) = self.0.keys.refresh(rotation_ms, grace_ms, false).await {
                 tracing::error!(%error, "signing key refresh failed");
+            }
+            // The recurring purge of hide mode.
+            if let Err(error) = self.sweep_hidden().await {
+                tracing::error!(%error, "hidden-contact sweep failed");
             }
         }
     }
@@ -323,11 +342,13 @@ pub fn redact_url(url: &str) -> String {
 
 /// A hub serving HTTP.
 pub struct RunningHub {
+    hub: Hub,
     addr: SocketAddr,
     stop: watch::Sender<bool>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     maintenance: tokio::task::JoinHandle<()>,
     inbox: tokio::task::JoinHandle<()>,
+    outbound: tokio::task::JoinHandle<()>,
 }
 
 impl RunningHub {
@@ -339,8 +360,10 @@ impl RunningHub {
     /// Stops accepting, finishes in-flight requests, stops background tasks.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
+        self.hub.0.stopping.send_replace(true);
         let _ = self.server.await;
         let _ = self.maintenance.await;
         let _ = self.inbox.await;
+        let _ = self.outbound.await;
     }
 }

@@ -65,6 +65,13 @@ impl ChannelView {
     }
 }
 
+/// What the inbox worker reads once per channel per batch.
+struct BatchContext {
+    channel: ChannelRow,
+    privacy: PrivacySettings,
+    hidden: crate::privacy::HiddenSet,
+}
+
 fn secret_context(channel_id: &str) -> String {
     format!("channel:{channel_id}")
 }
@@ -111,6 +118,8 @@ impl Hub {
             webhook_token_hash: secret_token::token_hash(&token).to_vec(),
             secret_sealed,
             created_ms: now_ms(),
+            credentials_sealed: None,
+            session_state: None,
         };
         let (_, plan) = self.tenant_plan(&principal.tenant).await?;
         let max = plan.quotas().channels;
@@ -199,8 +208,23 @@ impl Hub {
             crate::metrics::Metrics::bump(&self.0.metrics.auth_refused);
             return Err(unauthorized());
         }
-        if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err() {
-            return Err(HubError::bad_request("the webhook body is not JSON"));
+        // Parsing is microseconds and pure: a body no parser accepts is refused now (400 and a
+        // diagnostic line), so the source's own logs show the refusal. Storing, normalizing
+        // and scoring happen in the worker.
+        if let Err(error) = omega_channels::parse(source, body) {
+            crate::metrics::Metrics::bump(&self.0.metrics.webhooks_malformed);
+            let message = error.to_string();
+            self.diagnose(
+                &channel,
+                "webhook",
+                format!("POST /hooks/v1/{} ({} bytes)", channel.id, body.len()),
+                format!("400 refused: {message}"),
+                0,
+            )
+            .await;
+            return Err(HubError::bad_request(format!(
+                "the webhook body is malformed: {message}"
+            )));
         }
         let body = match source {
             Source::Evolution => omega_channels::evolution::redact_raw(body),
@@ -257,25 +281,29 @@ impl Hub {
             if batch.is_empty() {
                 return Ok(handled);
             }
-            // Channel and privacy settings are read once per channel per batch, not per body.
+            // Channel, privacy settings and blacklist are read once per channel per batch.
             let mut contexts = std::collections::HashMap::new();
             for row in batch {
+                if !self.0.db.claim_inbound(&row.id).await? {
+                    continue;
+                }
                 if !contexts.contains_key(&row.channel_id) {
                     let context = match self.0.db.channel_by_id(&row.channel_id).await? {
                         Some(channel) => {
-                            let privacy = self
-                                .0
-                                .db
-                                .tenant(&channel_tenant(&channel))
-                                .privacy_settings()
-                                .await?;
-                            Some((channel, privacy))
+                            let tenant = channel_tenant(&channel);
+                            let privacy = self.0.db.tenant(&tenant).privacy_settings().await?;
+                            let hidden = self.hidden_set(&tenant).await?;
+                            Some(BatchContext {
+                                channel,
+                                privacy,
+                                hidden,
+                            })
                         }
                         None => None,
                     };
                     contexts.insert(row.channel_id.clone(), context);
                 }
-                let context = contexts.get(&row.channel_id).and_then(Option::as_ref);
+                let context = contexts.get_mut(&row.channel_id).and_then(Option::as_mut);
                 let (state, error) = self.normalize(&row, context).await?;
                 self.0
                     .db
@@ -289,9 +317,14 @@ impl Hub {
     async fn normalize(
         &self,
         row: &InboundRow,
-        context: Option<&(ChannelRow, PrivacySettings)>,
+        context: Option<&mut BatchContext>,
     ) -> Result<(&'static str, Option<String>), HubError> {
-        let Some((channel, privacy)) = context else {
+        let Some(BatchContext {
+            channel,
+            privacy,
+            hidden,
+        }) = context
+        else {
             return Ok(("failed", Some("channel no longer exists".into())));
         };
         let Some(source) = source_of(&channel.kind) else {
@@ -314,10 +347,41 @@ impl Hub {
                         || (privacy.ignore_broadcasts && message.chat.is_broadcast());
                     if dropped {
                         crate::metrics::Metrics::bump(&self.0.metrics.inbound_dropped);
-                    } else {
-                        tenant_db
-                            .apply_message(&channel.id, message, now_ms())
-                            .await?;
+                        continue;
+                    }
+                    if self.purge_if_hidden(&tenant, hidden, message).await? {
+                        return Ok(("done", None));
+                    }
+                    let Some(stored) = tenant_db
+                        .apply_message(&channel.id, message, now_ms())
+                        .await?
+                    else {
+                        continue;
+                    };
+                    if stored.direction == "in" {
+                        // Inbound messages are never refused for the quota: they are counted.
+                        let period = crate::tenancy::month_period(now_ms());
+                        tenant_db.add_usage("messages", &period, 1, None).await?;
+                    }
+                    self.publish(
+                        &tenant,
+                        "message.new",
+                        Scope::InboxRead,
+                        serde_json::json!({
+                            "id": stored.message_id,
+                            "conversation_id": stored.conversation_id,
+                            "contact_id": stored.contact_id,
+                            "channel_id": channel.id,
+                            "direction": stored.direction,
+                            "kind": stored.kind,
+                            "sender": message.sender.key(),
+                            "text": message.text,
+                            "status": stored.status,
+                            "sent_at_ms": message.sent_at_ms,
+                        }),
+                    );
+                    if stored.direction == "in" && !message.chat.is_broadcast() {
+                        self.score_lead(&tenant, &stored, message).await?;
                     }
                 }
                 InboundEvent::Status {
@@ -325,11 +389,25 @@ impl Hub {
                     status,
                     ..
                 } => {
-                    tenant_db
+                    if let Some((id, conversation, status)) = tenant_db
                         .apply_status(&channel.id, provider_message_id, *status)
-                        .await?;
+                        .await?
+                    {
+                        self.publish(
+                            &tenant,
+                            "message.status",
+                            Scope::InboxRead,
+                            serde_json::json!({ "id": id, "conversation_id": conversation, "status": status }),
+                        );
+                    }
                 }
-                InboundEvent::Unknown { .. } => unknown += 1,
+                InboundEvent::Session(session) => {
+                    self.observe_session(channel, session, "webhook").await?;
+                }
+                InboundEvent::Unknown { .. } => {
+                    crate::metrics::Metrics::bump(&self.0.metrics.inbound_unknown);
+                    unknown += 1;
+                }
                 _ => {}
             }
         }
@@ -345,6 +423,13 @@ impl Hub {
 
     /// The inbox worker: wakes on every stored delivery (and every second), drains the queue.
     pub(crate) async fn inbox_worker(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        match self.0.db.requeue_interrupted_inbound().await {
+            Ok(0) => {}
+            Ok(count) => {
+                tracing::warn!(count, "inbound bodies interrupted mid-processing requeued")
+            }
+            Err(error) => tracing::error!(%error, "inbound recovery"),
+        }
         loop {
             if let Err(error) = self.process_inbound().await {
                 tracing::error!(%error, "inbox worker");

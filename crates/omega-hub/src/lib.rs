@@ -27,12 +27,17 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod inbox;
 pub mod keys;
+pub mod leads;
 pub mod metrics;
+pub mod outbound;
+pub mod privacy;
 pub mod seal;
 pub mod security;
+pub mod sessions;
 pub mod store;
 pub mod tenancy;
 

@@ -17,6 +17,18 @@ pub struct Metrics {
     pub logins_failed: AtomicU64,
     /// Inbound messages dropped by the privacy settings.
     pub inbound_dropped: AtomicU64,
+    /// Inbound messages of hidden people purged on arrival.
+    pub inbound_purged: AtomicU64,
+    /// Inbound events of a type no parser knows (stored raw).
+    pub inbound_unknown: AtomicU64,
+    /// Webhook bodies refused as malformed.
+    pub webhooks_malformed: AtomicU64,
+    /// Replies the source accepted.
+    pub outbound_sent: AtomicU64,
+    /// Reply attempts that will be retried.
+    pub outbound_retried: AtomicU64,
+    /// Replies given up on.
+    pub outbound_failed: AtomicU64,
     latency_buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
     latency_sum_us: AtomicU64,
@@ -80,6 +92,36 @@ impl Metrics {
                 "omega_hub_inbound_dropped_total",
                 "Inbound messages dropped by privacy settings.",
                 &self.inbound_dropped,
+            ),
+            (
+                "omega_hub_inbound_purged_total",
+                "Inbound messages of hidden contacts purged on arrival.",
+                &self.inbound_purged,
+            ),
+            (
+                "omega_hub_inbound_unknown_total",
+                "Inbound events of unknown types, stored raw.",
+                &self.inbound_unknown,
+            ),
+            (
+                "omega_hub_webhooks_malformed_total",
+                "Webhook bodies refused as malformed.",
+                &self.webhooks_malformed,
+            ),
+            (
+                "omega_hub_outbound_sent_total",
+                "Replies accepted by their source.",
+                &self.outbound_sent,
+            ),
+            (
+                "omega_hub_outbound_retried_total",
+                "Reply attempts scheduled for a retry.",
+                &self.outbound_retried,
+            ),
+            (
+                "omega_hub_outbound_failed_total",
+                "Replies given up on.",
+                &self.outbound_failed,
             ),
         ] {
             let _ = writeln!(

@@ -2,6 +2,7 @@
 //! headers, a JSON log line and metrics per request), the bearer-credential extractor (with the
 //! per-token limit), the JSON body extractor (400/413/415 with what is wrong), and the router.
 
+mod inbox_ops;
 mod routes;
 
 use std::net::SocketAddr;
@@ -27,7 +28,7 @@ use crate::store::now_ms;
 /// The whole HTTP surface of the hub.
 pub fn router(hub: Hub) -> Router {
     let body_limit = hub.config().http.body_limit_bytes;
-    let (api, openapi) = routes::api(OpenApiRouter::new()).split_for_parts();
+    let (api, openapi) = inbox_ops::api(routes::api(OpenApiRouter::new())).split_for_parts();
     let openapi_json = openapi.to_json().unwrap_or_else(|_| "{}".into());
     api.route(
         "/api/openapi.json",
@@ -46,7 +47,7 @@ pub fn router(hub: Hub) -> Router {
 
 /// The OpenAPI document (also served at `/api/openapi.json`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes::api(OpenApiRouter::new()).into_openapi()
+    inbox_ops::api(routes::api(OpenApiRouter::new())).into_openapi()
 }
 
 fn request_id(headers: &HeaderMap) -> String {

@@ -807,6 +807,8 @@ struct ConversationView {
     contact_id: String,
     is_group: bool,
     last_message_ms: i64,
+    /// The contact's lead score (0–100), once scored.
+    lead_score: Option<i64>,
 }
 
 /// Conversations of my tenant, most recent first (personal data: audited).
@@ -834,6 +836,7 @@ async fn conversations(
                 contact_id: row.contact_id,
                 is_group: row.is_group,
                 last_message_ms: row.last_message_ms,
+                lead_score: row.lead_score,
             })
             .collect(),
     ))

@@ -16,6 +16,10 @@ pub struct ChannelRow {
     pub webhook_token_hash: Vec<u8>,
     pub secret_sealed: Option<Vec<u8>>,
     pub created_ms: i64,
+    /// The sealed [`omega_channels::outbound::Credentials`] for replies, if configured.
+    pub credentials_sealed: Option<Vec<u8>>,
+    /// The connector session (JSON), for WhatsApp instances with credentials.
+    pub session_state: Option<String>,
 }
 
 impl std::fmt::Debug for ChannelRow {
@@ -46,6 +50,21 @@ pub struct ConversationRow {
     pub contact_id: String,
     pub is_group: bool,
     pub last_message_ms: i64,
+    /// The contact's lead score, when listed with it.
+    pub lead_score: Option<i64>,
+}
+
+/// What [`TenantDb::apply_message`] stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub message_id: String,
+    pub conversation_id: String,
+    pub contact_id: String,
+    pub new_contact: bool,
+    /// `in` or `out`.
+    pub direction: &'static str,
+    pub kind: String,
+    pub status: &'static str,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,7 +81,7 @@ pub struct InboxMessageRow {
     pub sent_at_ms: i64,
 }
 
-fn channel_row(row: &sqlx::any::AnyRow) -> Result<ChannelRow, StoreError> {
+pub(super) fn channel_row(row: &sqlx::any::AnyRow) -> Result<ChannelRow, StoreError> {
     Ok(ChannelRow {
         tenant_id: col(row, "tenant_id")?,
         id: col(row, "id")?,
@@ -71,6 +90,22 @@ fn channel_row(row: &sqlx::any::AnyRow) -> Result<ChannelRow, StoreError> {
         webhook_token_hash: col(row, "webhook_token_hash")?,
         secret_sealed: col(row, "secret_sealed")?,
         created_ms: col(row, "created_ms")?,
+        credentials_sealed: col(row, "credentials_sealed")?,
+        session_state: col(row, "session_state")?,
+    })
+}
+
+pub(super) fn conversation_row(row: &sqlx::any::AnyRow) -> Result<ConversationRow, StoreError> {
+    Ok(ConversationRow {
+        id: col(row, "id")?,
+        channel_id: col(row, "channel_id")?,
+        chat_key: col(row, "chat_key")?,
+        contact_id: col(row, "contact_id")?,
+        is_group: col::<i64>(row, "is_group")? != 0,
+        last_message_ms: col(row, "last_message_ms")?,
+        lead_score: sqlx::Row::try_get::<Option<i64>, _>(row, "lead_score")
+            .ok()
+            .flatten(),
     })
 }
 
@@ -144,6 +179,29 @@ impl HubDb {
             .collect()
     }
 
+    /// Claims a pending body for this worker (`false` when another worker has it).
+    pub async fn claim_inbound(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE inbound_events SET state = 'processing' WHERE id = $1 AND state = 'pending'",
+        )
+        .bind(id)
+        .execute(self.pool())
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    /// Bodies a stopped worker left half-processed go back to the queue (normalizing is
+    /// idempotent, so doing one again changes nothing).
+    pub async fn requeue_interrupted_inbound(&self) -> Result<u64, StoreError> {
+        Ok(
+            sqlx::query("UPDATE inbound_events SET state = 'pending' WHERE state = 'processing'")
+                .execute(self.pool())
+                .await?
+                .rows_affected(),
+        )
+    }
+
     /// Marks an inbound body processed (`done`, `unknown` or `failed` with the reason).
     pub async fn finish_inbound(
         &self,
@@ -151,12 +209,21 @@ impl HubDb {
         state: &str,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE inbound_events SET state = $2, error = $3 WHERE id = $1")
-            .bind(id)
-            .bind(state)
-            .bind(error)
-            .execute(self.pool())
-            .await?;
+        // A processed body is not kept: its content lives on in the normalized rows (which
+        // hide mode and erasure can find); failed and unknown bodies stay for diagnosis.
+        let query = if state == "done" {
+            sqlx::query("UPDATE inbound_events SET state = $2, error = $3, body = $4 WHERE id = $1")
+                .bind(id)
+                .bind(state)
+                .bind(error)
+                .bind(Vec::<u8>::new())
+        } else {
+            sqlx::query("UPDATE inbound_events SET state = $2, error = $3 WHERE id = $1")
+                .bind(id)
+                .bind(state)
+                .bind(error)
+        };
+        query.execute(self.pool()).await?;
         Ok(())
     }
 
@@ -266,14 +333,14 @@ impl TenantDb<'_> {
     }
 
     /// Stores a normalized message: one contact per person (any of its addresses finds it), one
-    /// conversation per channel and chat, the message once per provider id. `Ok(false)` when the
+    /// conversation per channel and chat, the message once per provider id. `Ok(None)` when the
     /// message was already stored (a redelivery).
     pub async fn apply_message(
         &self,
         channel_id: &str,
         message: &NormalizedMessage,
         now_ms: i64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<StoredMessage>, StoreError> {
         let mut tx = self.begin_write().await?;
         let exists: Option<String> = sqlx::query_scalar(
             "SELECT id FROM inbox_messages WHERE tenant_id = $1 AND channel_id = $2 AND provider_message_id = $3",
@@ -284,7 +351,7 @@ impl TenantDb<'_> {
         .fetch_optional(&mut *tx)
         .await?;
         if exists.is_some() {
-            return Ok(false);
+            return Ok(None);
         }
         // The person: any known address names them; new addresses join them.
         let mut keys = vec![message.sender.key()];
@@ -303,6 +370,7 @@ impl TenantDb<'_> {
                 break;
             }
         }
+        let new_contact = contact_id.is_none();
         let contact_id = match contact_id {
             Some(id) => id,
             None => {
@@ -371,22 +439,28 @@ impl TenantDb<'_> {
             .media
             .as_ref()
             .and_then(|media| serde_json::to_string(media).ok());
+        let message_id = uuid::Uuid::now_v7().to_string();
+        let status = if direction == "in" {
+            "delivered"
+        } else {
+            "sent"
+        };
         let inserted = sqlx::query(
             "INSERT INTO inbox_messages (tenant_id, id, channel_id, conversation_id, provider_message_id, direction, \
              kind, sender_key, text, media, status, sent_at_ms, created_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(self.tid())
-        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(&message_id)
         .bind(channel_id)
         .bind(&conversation_id)
         .bind(&message.provider_message_id)
         .bind(direction)
-        .bind(kind)
+        .bind(&kind)
         .bind(message.sender.key())
         .bind(&message.text)
         .bind(media)
-        .bind(if direction == "in" { "delivered" } else { "sent" })
+        .bind(status)
         .bind(message.sent_at_ms)
         .bind(now_ms)
         .execute(&mut *tx)
@@ -394,24 +468,34 @@ impl TenantDb<'_> {
         .map_err(|error| StoreError::conflict_or(error, "message"));
         match inserted {
             // Another worker stored it first: a redelivery, nothing to do.
-            Err(StoreError::Conflict { .. }) => Ok(false),
+            Err(StoreError::Conflict { .. }) => Ok(None),
             Err(error) => Err(error),
             Ok(_) => {
                 tx.commit().await?;
-                Ok(true)
+                Ok(Some(StoredMessage {
+                    message_id,
+                    conversation_id,
+                    contact_id,
+                    new_contact,
+                    direction,
+                    kind,
+                    status,
+                }))
             }
         }
     }
 
     /// Applies a delivery status, never moving backwards (read then delivered stays read).
+    /// Returns the message (id, conversation) and its new status when it changed.
     pub async fn apply_status(
         &self,
         channel_id: &str,
         provider_message_id: &str,
         status: DeliveryStatus,
-    ) -> Result<bool, StoreError> {
-        let current: Option<String> = sqlx::query_scalar(
-            "SELECT status FROM inbox_messages WHERE tenant_id = $1 AND channel_id = $2 AND provider_message_id = $3",
+    ) -> Result<Option<(String, String, &'static str)>, StoreError> {
+        let current = sqlx::query(
+            "SELECT id, conversation_id, status FROM inbox_messages \
+             WHERE tenant_id = $1 AND channel_id = $2 AND provider_message_id = $3",
         )
         .bind(self.tid())
         .bind(channel_id)
@@ -419,45 +503,38 @@ impl TenantDb<'_> {
         .fetch_optional(self.pool())
         .await?;
         let Some(current) = current else {
-            return Ok(false);
+            return Ok(None);
         };
-        let next = status_from_text(&current).advance(status);
-        if status_text(next) == current {
-            return Ok(false);
+        let id: String = col(&current, "id")?;
+        let conversation: String = col(&current, "conversation_id")?;
+        let current: String = col(&current, "status")?;
+        let next = status_text(status_from_text(&current).advance(status));
+        if next == current {
+            return Ok(None);
         }
-        sqlx::query(
-            "UPDATE inbox_messages SET status = $5 \
-             WHERE tenant_id = $1 AND channel_id = $2 AND provider_message_id = $3 AND status = $4",
+        let changed = sqlx::query(
+            "UPDATE inbox_messages SET status = $3 WHERE tenant_id = $1 AND id = $2 AND status = $4",
         )
         .bind(self.tid())
-        .bind(channel_id)
-        .bind(provider_message_id)
+        .bind(&id)
+        .bind(next)
         .bind(&current)
-        .bind(status_text(next))
         .execute(self.pool())
-        .await?;
-        Ok(true)
+        .await?
+        .rows_affected();
+        Ok((changed == 1).then_some((id, conversation, next)))
     }
 
     pub async fn conversations(&self) -> Result<Vec<ConversationRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT * FROM conversations WHERE tenant_id = $1 ORDER BY last_message_ms DESC, id",
+            "SELECT c.*, l.score AS lead_score FROM conversations c LEFT JOIN leads l \
+             ON l.tenant_id = c.tenant_id AND l.contact_id = c.contact_id \
+             WHERE c.tenant_id = $1 ORDER BY c.last_message_ms DESC, c.id",
         )
         .bind(self.tid())
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ConversationRow {
-                    id: col(row, "id")?,
-                    channel_id: col(row, "channel_id")?,
-                    chat_key: col(row, "chat_key")?,
-                    contact_id: col(row, "contact_id")?,
-                    is_group: col::<i64>(row, "is_group")? != 0,
-                    last_message_ms: col(row, "last_message_ms")?,
-                })
-            })
-            .collect()
+        rows.iter().map(conversation_row).collect()
     }
 
     /// Messages of one conversation of this tenant, oldest first (`None` if not this tenant's).

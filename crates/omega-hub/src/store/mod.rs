@@ -6,6 +6,9 @@
 
 mod global;
 mod inbox;
+mod leads;
+mod outbound;
+mod purge;
 mod rows;
 mod tenant;
 
@@ -15,7 +18,12 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub(crate) use inbox::channel_tenant;
-pub use inbox::{ChannelRow, ConversationRow, InboundRow, InboxMessageRow, PrivacySettings};
+pub use inbox::{
+    ChannelRow, ConversationRow, InboundRow, InboxMessageRow, PrivacySettings, StoredMessage,
+};
+pub use leads::LeadRow;
+pub use outbound::{DIAGNOSTICS_KEPT, DiagnosticRow, OutboundJobRow};
+pub use purge::{HiddenRow, PurgeCounts};
 pub use rows::*;
 pub use tenant::TenantDb;
 
@@ -47,6 +55,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/0001_hub.sql")),
     (2, include_str!("../../migrations/0002_inbox.sql")),
     (3, include_str!("../../migrations/0003_privacy.sql")),
+    (4, include_str!("../../migrations/0004_inbox_ops.sql")),
 ];
 
 /// The hub database (a pool).
@@ -166,6 +175,12 @@ impl HubDb {
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// The raw pool, for tests that inspect every table (not for application code).
+    #[doc(hidden)]
+    pub fn pool_for_tests(&self) -> &AnyPool {
         &self.pool
     }
 }

@@ -194,6 +194,28 @@ impl TestHub {
             .to_owned()
     }
 
+    /// Normalizes every stored webhook body, waiting for ones the hub's own worker has
+    /// claimed meanwhile.
+    pub fn drain(&self) {
+        self.runtime.block_on(async {
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                self.hub.process_inbound().await.unwrap();
+                let db = self.hub.db();
+                let left = db.inbound_count("pending").await.unwrap()
+                    + db.inbound_count("processing").await.unwrap();
+                if left == 0 {
+                    return;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the inbox queue does not drain"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
+    }
+
     /// Audit entries (all tenants) as JSON, read straight from the database.
     pub fn audit_actions(&self) -> Vec<Value> {
         self.runtime.block_on(async {
