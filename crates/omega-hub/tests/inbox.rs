@@ -3,42 +3,9 @@
 
 mod common;
 
-use common::{Backend, TestHub};
+use common::{Backend, TestHub, fixture};
 use omega_hub::tenancy::Plan;
 use serde_json::{Value, json};
-
-fn fixture(path: &str) -> String {
-    let root =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../omega-channels/tests/fixtures");
-    std::fs::read_to_string(root.join(path)).unwrap()
-}
-
-fn channel(hub: &TestHub, token: &str, body: Value) -> Value {
-    let created = hub.call("POST", "/api/v1/channels", Some(token), Some(&body));
-    assert_eq!(created.status, 201, "{created:?}");
-    created.body
-}
-
-fn drain(hub: &TestHub) {
-    hub.drain();
-}
-
-fn conversations(hub: &TestHub, token: &str) -> Vec<Value> {
-    let answer = hub.call("GET", "/api/v1/conversations", Some(token), None);
-    assert_eq!(answer.status, 200, "{answer:?}");
-    answer.body.as_array().unwrap().clone()
-}
-
-fn messages(hub: &TestHub, token: &str, conversation: &str) -> Vec<Value> {
-    let answer = hub.call(
-        "GET",
-        &format!("/api/v1/conversations/{conversation}/messages"),
-        Some(token),
-        None,
-    );
-    assert_eq!(answer.status, 200, "{answer:?}");
-    answer.body.as_array().unwrap().clone()
-}
 
 fn whatsapp_webhooks_are_stored_once_and_one_person_is_one_contact(backend: Backend) {
     let Some(hub) = TestHub::start(backend, "") else {
@@ -46,13 +13,11 @@ fn whatsapp_webhooks_are_stored_once_and_one_person_is_one_contact(backend: Back
     };
     hub.tenant("acme", Plan::Pro);
     let owner = hub.owner_token("acme");
-    let wpp = channel(
-        &hub,
+    let wpp = hub.channel(
         &owner,
         json!({ "kind": "whatsapp-wppconnect", "name": "Vendas WPP" }),
     );
-    let evo = channel(
-        &hub,
+    let evo = hub.channel(
         &owner,
         json!({ "kind": "whatsapp-evolution", "name": "Vendas Evolution" }),
     );
@@ -83,9 +48,9 @@ fn whatsapp_webhooks_are_stored_once_and_one_person_is_one_contact(backend: Back
         &[],
     );
     assert_eq!(answer.status, 200, "{answer:?}");
-    drain(&hub);
+    hub.drain();
 
-    let list = conversations(&hub, &owner);
+    let list = hub.conversations(&owner);
     assert_eq!(list.len(), 2, "one conversation per channel: {list:?}");
     assert_eq!(
         list[0]["contact_id"], list[1]["contact_id"],
@@ -96,7 +61,7 @@ fn whatsapp_webhooks_are_stored_once_and_one_person_is_one_contact(backend: Back
         "{list:?}"
     );
     let wpp_conversation = list.iter().find(|c| c["channel_id"] == wpp["id"]).unwrap();
-    let stored = messages(&hub, &owner, wpp_conversation["id"].as_str().unwrap());
+    let stored = hub.messages(&owner, wpp_conversation["id"].as_str().unwrap());
     assert_eq!(
         stored.len(),
         1,
@@ -124,13 +89,8 @@ fn forged_or_foreign_webhooks_are_refused(backend: Backend) {
     hub.tenant("globex", Plan::Pro);
     let acme = hub.owner_token("acme");
     let globex = hub.owner_token("globex");
-    let acme_wpp = channel(
-        &hub,
-        &acme,
-        json!({ "kind": "whatsapp-wppconnect", "name": "A" }),
-    );
-    let globex_wpp = channel(
-        &hub,
+    let acme_wpp = hub.channel(&acme, json!({ "kind": "whatsapp-wppconnect", "name": "A" }));
+    let globex_wpp = hub.channel(
         &globex,
         json!({ "kind": "whatsapp-wppconnect", "name": "G" }),
     );
@@ -178,14 +138,12 @@ fn forged_or_foreign_webhooks_are_refused(backend: Backend) {
         )],
     )
     .refused(400, "bad_request");
-    drain(&hub);
-    assert!(conversations(&hub, &acme).is_empty());
-    assert!(conversations(&hub, &globex).is_empty());
+    hub.drain();
+    assert!(hub.conversations(&acme).is_empty());
+    assert!(hub.conversations(&globex).is_empty());
 
     // Cloud API: the signature over the exact bytes is the credential.
-    let cloud = channel(
-        &hub,
-        &acme,
+    let cloud = hub.channel(&acme,
         json!({ "kind": "whatsapp-cloud", "name": "Cloud", "app_secret": "FAKE_APP_SECRET_0123456789abcdef" }),
     );
     let cloud_path = cloud["webhook_path"].as_str().unwrap();
@@ -233,7 +191,7 @@ fn forged_or_foreign_webhooks_are_refused(backend: Backend) {
     .refused(403, "webhook_unauthorized");
 
     // Telegram: the secret token header.
-    let telegram = channel(&hub, &acme, json!({ "kind": "telegram", "name": "Bot" }));
+    let telegram = hub.channel(&acme, json!({ "kind": "telegram", "name": "Bot" }));
     let update = fixture("telegram/update_message_private_text.json");
     let tg_path = telegram["webhook_path"].as_str().unwrap();
     hub.raw(
@@ -255,11 +213,11 @@ fn forged_or_foreign_webhooks_are_refused(backend: Backend) {
         )],
     );
     assert_eq!(ok.status, 200, "{ok:?}");
-    drain(&hub);
-    let list = conversations(&hub, &acme);
+    hub.drain();
+    let list = hub.conversations(&acme);
     assert_eq!(list.len(), 2, "cloud and telegram conversations: {list:?}");
     assert!(
-        conversations(&hub, &globex).is_empty(),
+        hub.conversations(&globex).is_empty(),
         "nothing leaked into the other tenant"
     );
     // Another tenant cannot read acme's conversation by id.
@@ -293,7 +251,7 @@ fn channel_kinds_secrets_and_quota_are_checked(backend: Backend) {
         Some(&json!({ "kind": "whatsapp-cloud", "name": "x" })),
     )
     .refused(400, "bad_request");
-    channel(&hub, &owner, json!({ "kind": "telegram", "name": "Bot" }));
+    hub.channel(&owner, json!({ "kind": "telegram", "name": "Bot" }));
     hub.call(
         "POST",
         "/api/v1/channels",
@@ -320,8 +278,7 @@ fn privacy_settings_drop_groups_and_broadcasts_before_storing(backend: Backend) 
         defaults.body,
         json!({ "ignore_groups": false, "ignore_broadcasts": true })
     );
-    let wpp = channel(
-        &hub,
+    let wpp = hub.channel(
         &owner,
         json!({ "kind": "whatsapp-wppconnect", "name": "WPP" }),
     );
@@ -345,8 +302,8 @@ fn privacy_settings_drop_groups_and_broadcasts_before_storing(backend: Backend) 
             .replacen('{', r#"{"author": "5511999990001@c.us","#, 1),
     );
     post(&fixture("wppconnect/onmessage_group.json"));
-    drain(&hub);
-    let list = conversations(&hub, &owner);
+    hub.drain();
+    let list = hub.conversations(&owner);
     assert_eq!(list.len(), 1, "{list:?}");
     assert_eq!(list[0]["is_group"], true);
 
@@ -383,8 +340,7 @@ fn privacy_settings_drop_groups_and_broadcasts_before_storing(backend: Backend) 
         Some(&change),
     );
     assert_eq!(changed.body, change, "{changed:?}");
-    let evolution = channel(
-        &hub,
+    let evolution = hub.channel(
         &owner,
         json!({ "kind": "whatsapp-evolution", "name": "Evo" }),
     );
@@ -399,9 +355,9 @@ fn privacy_settings_drop_groups_and_broadcasts_before_storing(backend: Backend) 
         )],
     );
     assert_eq!(answer.status, 200);
-    drain(&hub);
+    hub.drain();
     assert_eq!(
-        conversations(&hub, &owner).len(),
+        hub.conversations(&owner).len(),
         1,
         "the group message was dropped"
     );

@@ -45,6 +45,13 @@ pub struct TestHub {
     pub dir: tempfile::TempDir,
 }
 
+/// A webhook sample of omega-channels' fixtures, by path below `tests/fixtures`.
+pub fn fixture(path: &str) -> String {
+    let root =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../omega-channels/tests/fixtures");
+    std::fs::read_to_string(root.join(path)).unwrap()
+}
+
 pub const OWNER_PASSWORD: &str = "correct horse battery staple";
 
 impl TestHub {
@@ -192,6 +199,33 @@ impl TestHub {
             .as_str()
             .unwrap()
             .to_owned()
+    }
+
+    /// Connects a channel (201 expected); the answer holds `webhook_path` and `webhook_token`.
+    pub fn channel(&self, token: &str, body: Value) -> Value {
+        let created = self.call("POST", "/api/v1/channels", Some(token), Some(&body));
+        assert_eq!(created.status, 201, "{created:?}");
+        created.body
+    }
+
+    /// The conversations of the token's tenant.
+    pub fn conversations(&self, token: &str) -> Vec<Value> {
+        self.list("/api/v1/conversations", token)
+    }
+
+    /// The messages of one conversation.
+    pub fn messages(&self, token: &str, conversation: &str) -> Vec<Value> {
+        self.list(
+            &format!("/api/v1/conversations/{conversation}/messages"),
+            token,
+        )
+    }
+
+    /// A GET answering a JSON array (200 expected).
+    pub fn list(&self, path: &str, token: &str) -> Vec<Value> {
+        let answer = self.call("GET", path, Some(token), None);
+        assert_eq!(answer.status, 200, "{answer:?}");
+        answer.body.as_array().unwrap().clone()
     }
 
     /// Normalizes every stored webhook body, waiting for ones the hub's own worker has
