@@ -51,6 +51,11 @@ pub struct ConnectorsConfig {
     /// First retry delay of a reply (jittered, doubling, capped at `send_backoff_max_ms`).
     pub send_backoff_base_ms: u64,
     pub send_backoff_max_ms: u64,
+    /// Where the embedded Ômega nodes of `omega` channels listen (libp2p multiaddrs).
+    pub omega_listen: Vec<String>,
+    /// The home mailbox server of those nodes (a full multiaddr ending in `/p2p/<peer id>`),
+    /// so customers reach the business while it is offline or unreachable; empty: none.
+    pub omega_mailbox: String,
     /// The hub's public base URL (e.g. `https://inbox.example.com`), given to sources that
     /// take a webhook URL when a session starts; empty leaves their webhook setting alone.
     pub public_url: String,
@@ -66,6 +71,8 @@ impl Default for ConnectorsConfig {
             send_max_attempts: 6,
             send_backoff_base_ms: 1_000,
             send_backoff_max_ms: 60_000,
+            omega_listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
+            omega_mailbox: String::new(),
             public_url: String::new(),
         }
     }
@@ -261,6 +268,18 @@ impl HubConfig {
             return invalid(
                 "connectors.send_backoff_max_ms",
                 "expected send_backoff_base_ms >= 10 and send_backoff_max_ms >= send_backoff_base_ms",
+            );
+        }
+        if connectors.omega_listen.is_empty()
+            || connectors
+                .omega_listen
+                .iter()
+                .any(|addr| !addr.starts_with('/'))
+            || !(connectors.omega_mailbox.is_empty() || connectors.omega_mailbox.starts_with('/'))
+        {
+            return invalid(
+                "connectors.omega_listen",
+                "expected multiaddrs like /ip4/0.0.0.0/tcp/4011 (and omega_mailbox empty or a multiaddr)",
             );
         }
         if !(100..=3_600_000).contains(&connectors.poll_interval_ms) {

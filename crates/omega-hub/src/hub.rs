@@ -105,6 +105,8 @@ pub(crate) struct HubInner {
     pub sessions_lock: tokio::sync::Mutex<()>,
     /// Set when the hub stops, so long-lived streams end and graceful shutdown can finish.
     pub stopping: watch::Sender<bool>,
+    /// The embedded Ômega nodes of `omega` channels.
+    pub omega: crate::omega_channel::OmegaNodes,
 }
 
 /// A hub: cheap to clone, shared by every request.
@@ -151,6 +153,7 @@ impl Hub {
             scorer: Arc::new(omega_leads::RuleScorer),
             sessions_lock: tokio::sync::Mutex::new(()),
             stopping: watch::channel(false).0,
+            omega: crate::omega_channel::OmegaNodes::default(),
         }));
         hub.record_config(&text, "startup", None).await?;
         Ok(hub)
@@ -267,6 +270,9 @@ impl Hub {
             .with_graceful_shutdown(shutdown)
             .await
         });
+        if let Err(error) = self.start_omega_nodes().await {
+            tracing::error!(%error, "an Ômega channel's node did not start");
+        }
         let maintenance = tokio::spawn(self.clone().maintenance(stop.subscribe()));
         let inbox = tokio::spawn(self.clone().inbox_worker(stop.subscribe()));
         let outbound = tokio::spawn(self.clone().outbound_worker(stop.subscribe()));
@@ -365,5 +371,6 @@ impl RunningHub {
         let _ = self.maintenance.await;
         let _ = self.inbox.await;
         let _ = self.outbound.await;
+        self.hub.stop_omega_nodes().await;
     }
 }

@@ -22,6 +22,7 @@ pub fn source_of(kind: &str) -> Option<Source> {
         "whatsapp-evolution" => Some(Source::Evolution),
         "whatsapp-cloud" => Some(Source::CloudApi),
         "telegram" => Some(Source::Telegram),
+        "omega" => Some(Source::Omega),
         _ => None,
     }
 }
@@ -30,7 +31,8 @@ pub fn source_of(kind: &str) -> Option<Source> {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewChannel {
-    /// whatsapp-wppconnect, whatsapp-evolution, whatsapp-cloud or telegram.
+    /// whatsapp-wppconnect, whatsapp-evolution, whatsapp-cloud, telegram or omega (an embedded
+    /// Ômega node as the business identity).
     pub kind: String,
     pub name: String,
     /// WhatsApp Cloud API only: the app secret that signs webhooks (`X-Hub-Signature-256`).
@@ -50,6 +52,9 @@ pub struct ChannelView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook_token: Option<String>,
     pub created_ms: i64,
+    /// Ômega channels: the business's `omega:` card, for customers to add.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub omega_card: Option<String>,
 }
 
 impl ChannelView {
@@ -61,6 +66,7 @@ impl ChannelView {
             webhook_path: format!("/hooks/v1/{}", row.id),
             webhook_token: token,
             created_ms: row.created_ms,
+            omega_card: None,
         }
     }
 }
@@ -86,7 +92,7 @@ impl Hub {
         principal.require(Scope::ChannelsWrite)?;
         let Some(source) = source_of(&new.kind) else {
             return Err(HubError::bad_request(format!(
-                "kind {:?}: expected whatsapp-wppconnect, whatsapp-evolution, whatsapp-cloud or telegram",
+                "kind {:?}: expected whatsapp-wppconnect, whatsapp-evolution, whatsapp-cloud, telegram or omega",
                 new.kind
             )));
         };
@@ -137,7 +143,12 @@ impl Hub {
             .target(format!("channel/{}", row.id))
             .details(serde_json::json!({ "kind": row.kind }));
         self.0.audit.append(event).await?;
-        Ok(ChannelView::from_row(&row, Some(token)))
+        let mut view = ChannelView::from_row(&row, Some(token));
+        if source == Source::Omega {
+            self.start_omega_node(&row).await?;
+            view.omega_card = self.0.omega.card(&row.id);
+        }
+        Ok(view)
     }
 
     pub async fn channels(&self, principal: &Principal) -> Result<Vec<ChannelView>, HubError> {
@@ -145,7 +156,11 @@ impl Hub {
         let rows = self.0.db.tenant(&principal.tenant).channels().await?;
         Ok(rows
             .iter()
-            .map(|row| ChannelView::from_row(row, None))
+            .map(|row| {
+                let mut view = ChannelView::from_row(row, None);
+                view.omega_card = self.0.omega.card(&row.id);
+                view
+            })
             .collect())
     }
 
@@ -196,6 +211,8 @@ impl Hub {
                 .is_ok()
             }
             Source::Telegram => token_ok(header("x-telegram-bot-api-secret-token")),
+            // Ômega messages come from the embedded node, never through a webhook.
+            Source::Omega => false,
             _ => {
                 let from_query = query
                     .iter()
@@ -337,51 +354,12 @@ impl Hub {
             Ok(events) => events,
             Err(error) => return Ok(("failed", Some(error.to_string()))),
         };
-        let tenant = channel_tenant(channel);
-        let tenant_db = self.0.db.tenant(&tenant);
         let mut unknown = 0;
         for event in &events {
             match event {
                 InboundEvent::Message(message) => {
-                    let dropped = (privacy.ignore_groups && message.chat.is_group())
-                        || (privacy.ignore_broadcasts && message.chat.is_broadcast());
-                    if dropped {
-                        crate::metrics::Metrics::bump(&self.0.metrics.inbound_dropped);
-                        continue;
-                    }
-                    if self.purge_if_hidden(&tenant, hidden, message).await? {
+                    if self.take_message(channel, privacy, hidden, message).await? {
                         return Ok(("done", None));
-                    }
-                    let Some(stored) = tenant_db
-                        .apply_message(&channel.id, message, now_ms())
-                        .await?
-                    else {
-                        continue;
-                    };
-                    if stored.direction == "in" {
-                        // Inbound messages are never refused for the quota: they are counted.
-                        let period = crate::tenancy::month_period(now_ms());
-                        tenant_db.add_usage("messages", &period, 1, None).await?;
-                    }
-                    self.publish(
-                        &tenant,
-                        "message.new",
-                        Scope::InboxRead,
-                        serde_json::json!({
-                            "id": stored.message_id,
-                            "conversation_id": stored.conversation_id,
-                            "contact_id": stored.contact_id,
-                            "channel_id": channel.id,
-                            "direction": stored.direction,
-                            "kind": stored.kind,
-                            "sender": message.sender.key(),
-                            "text": message.text,
-                            "status": stored.status,
-                            "sent_at_ms": message.sent_at_ms,
-                        }),
-                    );
-                    if stored.direction == "in" && !message.chat.is_broadcast() {
-                        self.score_lead(&tenant, &stored, message).await?;
                     }
                 }
                 InboundEvent::Status {
@@ -389,17 +367,8 @@ impl Hub {
                     status,
                     ..
                 } => {
-                    if let Some((id, conversation, status)) = tenant_db
-                        .apply_status(&channel.id, provider_message_id, *status)
-                        .await?
-                    {
-                        self.publish(
-                            &tenant,
-                            "message.status",
-                            Scope::InboxRead,
-                            serde_json::json!({ "id": id, "conversation_id": conversation, "status": status }),
-                        );
-                    }
+                    self.take_status(channel, provider_message_id, *status)
+                        .await?;
                 }
                 InboundEvent::Session(session) => {
                     self.observe_session(channel, session, "webhook").await?;
@@ -419,6 +388,86 @@ impl Hub {
             },
             None,
         ))
+    }
+
+    /// One normalized message into the inbox: the privacy settings, hide mode, storage (once
+    /// per provider id), the monthly count, the realtime event and the lead. `true` when the
+    /// message named a hidden person and was purged instead.
+    pub(crate) async fn take_message(
+        &self,
+        channel: &ChannelRow,
+        privacy: &PrivacySettings,
+        hidden: &mut crate::privacy::HiddenSet,
+        message: &omega_channels::NormalizedMessage,
+    ) -> Result<bool, HubError> {
+        let dropped = (privacy.ignore_groups && message.chat.is_group())
+            || (privacy.ignore_broadcasts && message.chat.is_broadcast());
+        if dropped {
+            crate::metrics::Metrics::bump(&self.0.metrics.inbound_dropped);
+            return Ok(false);
+        }
+        let tenant = channel_tenant(channel);
+        if self.purge_if_hidden(&tenant, hidden, message).await? {
+            return Ok(true);
+        }
+        let tenant_db = self.0.db.tenant(&tenant);
+        let Some(stored) = tenant_db
+            .apply_message(&channel.id, message, now_ms())
+            .await?
+        else {
+            return Ok(false);
+        };
+        if stored.direction == "in" {
+            // Inbound messages are never refused for the quota: they are counted.
+            let period = crate::tenancy::month_period(now_ms());
+            tenant_db.add_usage("messages", &period, 1, None).await?;
+        }
+        self.publish(
+            &tenant,
+            "message.new",
+            Scope::InboxRead,
+            serde_json::json!({
+                "id": stored.message_id,
+                "conversation_id": stored.conversation_id,
+                "contact_id": stored.contact_id,
+                "channel_id": channel.id,
+                "direction": stored.direction,
+                "kind": stored.kind,
+                "sender": message.sender.key(),
+                "text": message.text,
+                "status": stored.status,
+                "sent_at_ms": message.sent_at_ms,
+            }),
+        );
+        if stored.direction == "in" && !message.chat.is_broadcast() {
+            self.score_lead(&tenant, &stored, message).await?;
+        }
+        Ok(false)
+    }
+
+    /// A delivery status of a message of this channel (applied monotonically, published).
+    pub(crate) async fn take_status(
+        &self,
+        channel: &ChannelRow,
+        provider_message_id: &str,
+        status: omega_channels::DeliveryStatus,
+    ) -> Result<(), HubError> {
+        let tenant = channel_tenant(channel);
+        if let Some((id, conversation, status)) = self
+            .0
+            .db
+            .tenant(&tenant)
+            .apply_status(&channel.id, provider_message_id, status)
+            .await?
+        {
+            self.publish(
+                &tenant,
+                "message.status",
+                Scope::InboxRead,
+                serde_json::json!({ "id": id, "conversation_id": conversation, "status": status }),
+            );
+        }
+        Ok(())
     }
 
     /// The inbox worker: wakes on every stored delivery (and every second), drains the queue.

@@ -42,5 +42,6 @@ pub mod store;
 pub mod tenancy;
 
 mod hub;
+mod omega_channel;
 
 pub use hub::{Hub, HubOptions, RunningHub};

@@ -227,7 +227,7 @@ impl Hub {
             .channel(&conversation.channel_id)
             .await?
             .ok_or_else(|| HubError::not_found("conversation"))?;
-        if channel.credentials_sealed.is_none() {
+        if channel.credentials_sealed.is_none() && channel.kind != "omega" {
             return Err(HubError::new(
                 axum::http::StatusCode::CONFLICT,
                 "channel_not_configured",
@@ -324,6 +324,9 @@ impl Hub {
         job.attempts += 1;
         let channel = self.0.db.channel_by_id(&job.channel_id).await?;
         let tenant = crate::store::TenantId::new(job.tenant_id.clone());
+        if let Some(omega) = channel.as_ref().filter(|channel| channel.kind == "omega") {
+            return self.attempt_omega(&tenant, &job, omega).await;
+        }
         let prepared = match &channel {
             None => Err("the channel no longer exists".to_owned()),
             Some(channel) => match self.channel_credentials(channel) {
@@ -449,6 +452,57 @@ impl Hub {
                     Some((described, status_text, call.latency_ms)),
                 )
                 .await
+            }
+        }
+    }
+
+    /// A reply through an embedded Ômega node: the node's outbox delivers it (directly, via the
+    /// mailbox, with its own retries), so one hand-over is the whole send.
+    async fn attempt_omega(
+        &self,
+        tenant: &crate::store::TenantId,
+        job: &OutboundJobRow,
+        channel: &ChannelRow,
+    ) -> Result<(), HubError> {
+        let started = std::time::Instant::now();
+        let to = Address::from_key(&job.to_key);
+        let sent = match &to {
+            Some(to) => self.omega_send(&channel.id, to, &job.text).await,
+            None => Err("the recipient address is not valid".into()),
+        };
+        let latency = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        match sent {
+            Ok(message_id) => {
+                self.diagnose(
+                    channel,
+                    "send",
+                    "omega node send_text".into(),
+                    "queued in the node's outbox".into(),
+                    latency,
+                )
+                .await;
+                self.0
+                    .db
+                    .finish_outbound(&job.tenant_id, &job.id, "sent", now_ms(), None)
+                    .await?;
+                self.0
+                    .db
+                    .tenant(tenant)
+                    .mark_outbound_sent(&job.message_id, &message_id)
+                    .await?;
+                crate::metrics::Metrics::bump(&self.0.metrics.outbound_sent);
+                self.publish(
+                    tenant,
+                    "message.status",
+                    Scope::InboxRead,
+                    serde_json::json!({ "id": job.message_id, "conversation_id": job.conversation_id, "status": "sent" }),
+                );
+                // The node may have reported delivery before the row carried its id.
+                self.omega_catch_up_status(channel, &message_id).await
+            }
+            Err(reason) => {
+                self.give_up(tenant, job, Some(channel), &reason, None)
+                    .await
             }
         }
     }

@@ -130,6 +130,15 @@ impl HubDb {
         .rows_affected())
     }
 
+    /// Every channel of a kind, across tenants (the hub starts what they need).
+    pub async fn channels_of_kind(&self, kind: &str) -> Result<Vec<super::ChannelRow>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM channels WHERE kind = $1 ORDER BY created_ms, id")
+            .bind(kind)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(super::inbox::channel_row).collect()
+    }
+
     /// Channels whose connector session has an action due.
     pub async fn due_sessions(&self, now_ms: i64) -> Result<Vec<super::ChannelRow>, StoreError> {
         let rows = sqlx::query(
