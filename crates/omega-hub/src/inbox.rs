@@ -358,9 +358,9 @@ impl Hub {
         for event in &events {
             match event {
                 InboundEvent::Message(message) => {
-                    if self.take_message(channel, privacy, hidden, message).await? {
-                        return Ok(("done", None));
-                    }
+                    // A hidden person's message is purged (with this raw body); the body's
+                    // other messages, if any, still go in.
+                    self.take_message(channel, privacy, hidden, message).await?;
                 }
                 InboundEvent::Status {
                     provider_message_id,

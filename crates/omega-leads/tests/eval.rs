@@ -180,3 +180,21 @@ fn keyword_baseline_scores_as_specified() {
     assert_eq!(miss.sentiment, Sentiment::Neutral);
     assert_eq!(KeywordBaseline.name(), "keyword-baseline");
 }
+
+#[test]
+fn held_out_block_and_throughput_cover_the_set() {
+    let examples = eval::labelled_set().expect("the shipped set parses");
+    let held_out: Vec<&Example> = examples
+        .iter()
+        .filter(|e| e.line >= eval::HELD_OUT_FROM_LINE)
+        .collect();
+    assert!(held_out.len() >= 40, "{} held-out examples", held_out.len());
+    assert!(held_out.iter().any(|e| e.intent) && held_out.iter().any(|e| !e.intent));
+    assert!(held_out.len() < examples.len() / 4);
+
+    let texts: Vec<String> = examples.into_iter().map(|e| e.text).collect();
+    let speed = eval::throughput(&texts, 1);
+    assert_eq!(speed.messages, texts.len());
+    assert!(speed.lowercase > 0.0 && speed.keyword > 0.0 && speed.rules > 0.0);
+    assert_eq!(eval::throughput(&[], 3).rules, 0.0);
+}

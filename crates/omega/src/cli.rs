@@ -281,6 +281,23 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(10..=1_000_000))]
         count: u32,
     },
+    /// WhatsApp webhooks through a hub (token, store, normalize, lead score) against a bare
+    /// axum handler inserting the same bodies into SQLite; checks p95 < 50 ms at 10k/minute.
+    Ingest {
+        /// Webhooks per measurement.
+        #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u32).range(100..=1_000_000))]
+        count: u32,
+        /// Concurrent connections.
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+        concurrency: u32,
+    },
+    /// The lead scorer against a keyword baseline: quality on the labelled set (dev, test,
+    /// held-out) and messages per second beside a raw lowercasing floor.
+    Leads {
+        /// Times the speed test scores the whole labelled set.
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        rounds: u32,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

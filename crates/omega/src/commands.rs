@@ -78,6 +78,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(BenchCommand::Mailbox { count, postgres }) => {
             crate::bench_mailbox::run(count, postgres, json)
         }
+        Command::Bench(BenchCommand::Ingest { count, concurrency }) => {
+            crate::bench_ingest::run(count, concurrency, json)
+        }
+        Command::Bench(BenchCommand::Leads { rounds }) => crate::bench_leads::run(rounds, json),
     }
 }
 

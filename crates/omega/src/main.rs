@@ -4,6 +4,8 @@
 mod audit_verify;
 mod bench;
 mod bench_hub;
+mod bench_ingest;
+mod bench_leads;
 mod bench_mailbox;
 mod bench_peers;
 mod cli;
