@@ -248,6 +248,7 @@ fn parse_message(message: &Value, contacts: &[Value]) -> Result<InboundEvent, Pa
         media,
         reply_to,
         sent_at_ms,
+        locked_chat: false,
     }))
 }
 

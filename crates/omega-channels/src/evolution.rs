@@ -275,6 +275,7 @@ fn message(
         media,
         reply_to,
         sent_at_ms,
+        locked_chat: false,
     }))
 }
 

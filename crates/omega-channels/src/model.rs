@@ -267,6 +267,10 @@ pub struct NormalizedMessage {
     pub reply_to: Option<String>,
     /// When it was sent, Unix milliseconds UTC.
     pub sent_at_ms: i64,
+    /// The source flags the chat as locked (WhatsApp's Chat Lock, as WPPConnect reports it in
+    /// `isLocked` / `chat.isLocked`); sources without the notion say `false`.
+    #[serde(default)]
+    pub locked_chat: bool,
 }
 
 /// A connection or pairing event of an unofficial WhatsApp session.

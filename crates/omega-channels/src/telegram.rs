@@ -156,6 +156,7 @@ fn new_message(context: &'static str, message: &Value) -> Result<InboundEvent, P
         media,
         reply_to,
         sent_at_ms,
+        locked_chat: false,
     }))
 }
 

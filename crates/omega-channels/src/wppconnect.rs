@@ -216,6 +216,9 @@ fn message(context: &'static str, value: &Value) -> Result<InboundEvent, ParseEr
         media,
         reply_to,
         sent_at_ms,
+        locked_chat: opt_bool(value, "isLocked")
+            .or_else(|| opt_bool(value, "chat.isLocked"))
+            .unwrap_or(false),
     }))
 }
 

@@ -87,6 +87,7 @@ fn events_serialize() {
         media: None,
         reply_to: None,
         sent_at_ms: 1,
+        locked_chat: false,
     };
     let events = vec![
         InboundEvent::Message(message),

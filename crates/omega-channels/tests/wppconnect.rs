@@ -208,3 +208,13 @@ fn missing_fields_are_named() {
         "wppconnect: event: expected a string, got a number"
     );
 }
+
+#[test]
+fn locked_chat_flag_is_carried() {
+    let plain = include_str!("fixtures/wppconnect/onmessage_text_private.json");
+    assert!(!message(plain.as_bytes()).locked_chat);
+    let top = plain.replacen('{', r#"{"isLocked": true,"#, 1);
+    assert!(message(top.as_bytes()).locked_chat);
+    let nested = plain.replacen('{', r#"{"chat": {"isLocked": true},"#, 1);
+    assert!(message(nested.as_bytes()).locked_chat);
+}

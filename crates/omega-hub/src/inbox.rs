@@ -401,7 +401,8 @@ impl Hub {
         message: &omega_channels::NormalizedMessage,
     ) -> Result<bool, HubError> {
         let dropped = (privacy.ignore_groups && message.chat.is_group())
-            || (privacy.ignore_broadcasts && message.chat.is_broadcast());
+            || (privacy.ignore_broadcasts && message.chat.is_broadcast())
+            || (privacy.skip_locked_chats && message.locked_chat);
         if dropped {
             crate::metrics::Metrics::bump(&self.0.metrics.inbound_dropped);
             return Ok(false);

@@ -67,6 +67,7 @@ fn normalized(view: &MessageView) -> NormalizedMessage {
         media: None,
         reply_to: None,
         sent_at_ms: view.timestamp,
+        locked_chat: false,
     }
 }
 

@@ -276,7 +276,7 @@ fn privacy_settings_drop_groups_and_broadcasts_before_storing(backend: Backend) 
     let defaults = hub.call("GET", "/api/v1/settings/privacy", Some(&owner), None);
     assert_eq!(
         defaults.body,
-        json!({ "ignore_groups": false, "ignore_broadcasts": true })
+        json!({ "ignore_groups": false, "ignore_broadcasts": true, "skip_locked_chats": true })
     );
     let wpp = hub.channel(
         &owner,
@@ -302,6 +302,12 @@ fn privacy_settings_drop_groups_and_broadcasts_before_storing(backend: Backend) 
             .replacen('{', r#"{"author": "5511999990001@c.us","#, 1),
     );
     post(&fixture("wppconnect/onmessage_group.json"));
+    // A chat the phone has locked (WhatsApp Chat Lock) is skipped by default.
+    post(
+        &fixture("wppconnect/onmessage_text_private.json")
+            .replace("5511999990001", "5511999990055")
+            .replacen('{', r#"{"isLocked": true,"#, 1),
+    );
     hub.drain();
     let list = hub.conversations(&owner);
     assert_eq!(list.len(), 1, "{list:?}");
@@ -318,7 +324,8 @@ fn privacy_settings_drop_groups_and_broadcasts_before_storing(backend: Backend) 
         .as_str()
         .unwrap()
         .to_owned();
-    let change = json!({ "ignore_groups": true, "ignore_broadcasts": true });
+    let change =
+        json!({ "ignore_groups": true, "ignore_broadcasts": true, "skip_locked_chats": true });
     hub.call(
         "PUT",
         "/api/v1/settings/privacy",

@@ -248,6 +248,13 @@ pub struct PrivacySettings {
     pub ignore_groups: bool,
     /// Drop broadcast lists, `status@broadcast` and newsletters.
     pub ignore_broadcasts: bool,
+    /// Drop messages of chats the source flags as locked (WhatsApp Chat Lock).
+    #[serde(default = "yes")]
+    pub skip_locked_chats: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for PrivacySettings {
@@ -255,6 +262,7 @@ impl Default for PrivacySettings {
         PrivacySettings {
             ignore_groups: false,
             ignore_broadcasts: true,
+            skip_locked_chats: true,
         }
     }
 }
@@ -262,7 +270,7 @@ impl Default for PrivacySettings {
 impl TenantDb<'_> {
     pub async fn privacy_settings(&self) -> Result<PrivacySettings, StoreError> {
         let row = sqlx::query(
-            "SELECT ignore_groups, ignore_broadcasts FROM privacy_settings WHERE tenant_id = $1",
+            "SELECT ignore_groups, ignore_broadcasts, skip_locked_chats FROM privacy_settings WHERE tenant_id = $1",
         )
         .bind(self.tid())
         .fetch_optional(self.pool())
@@ -271,6 +279,7 @@ impl TenantDb<'_> {
             Some(row) => Ok(PrivacySettings {
                 ignore_groups: col::<i64>(&row, "ignore_groups")? != 0,
                 ignore_broadcasts: col::<i64>(&row, "ignore_broadcasts")? != 0,
+                skip_locked_chats: col::<i64>(&row, "skip_locked_chats")? != 0,
             }),
             None => Ok(PrivacySettings::default()),
         }
@@ -282,14 +291,15 @@ impl TenantDb<'_> {
         now_ms: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO privacy_settings (tenant_id, ignore_groups, ignore_broadcasts, updated_ms) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id) DO UPDATE SET \
-             ignore_groups = $2, ignore_broadcasts = $3, updated_ms = $4",
+            "INSERT INTO privacy_settings (tenant_id, ignore_groups, ignore_broadcasts, updated_ms, skip_locked_chats) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id) DO UPDATE SET \
+             ignore_groups = $2, ignore_broadcasts = $3, updated_ms = $4, skip_locked_chats = $5",
         )
         .bind(self.tid())
         .bind(i64::from(settings.ignore_groups))
         .bind(i64::from(settings.ignore_broadcasts))
         .bind(now_ms)
+        .bind(i64::from(settings.skip_locked_chats))
         .execute(self.pool())
         .await?;
         Ok(())

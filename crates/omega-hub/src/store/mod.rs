@@ -56,6 +56,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../../migrations/0002_inbox.sql")),
     (3, include_str!("../../migrations/0003_privacy.sql")),
     (4, include_str!("../../migrations/0004_inbox_ops.sql")),
+    (5, include_str!("../../migrations/0005_locked_chats.sql")),
 ];
 
 /// The hub database (a pool).
