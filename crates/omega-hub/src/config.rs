@@ -51,6 +51,10 @@ pub struct ConnectorsConfig {
     /// First retry delay of a reply (jittered, doubling, capped at `send_backoff_max_ms`).
     pub send_backoff_base_ms: u64,
     pub send_backoff_max_ms: u64,
+    /// After an answer that leaves it unknown whether a reply went out (a timeout, 500, 502 or
+    /// 504), the retry waits at least this long, so the source's echo of a delivered reply can
+    /// arrive and be adopted instead of sending it twice.
+    pub send_echo_wait_ms: u64,
     /// Where the embedded Ômega nodes of `omega` channels listen (libp2p multiaddrs).
     pub omega_listen: Vec<String>,
     /// The home mailbox server of those nodes (a full multiaddr ending in `/p2p/<peer id>`),
@@ -71,6 +75,7 @@ impl Default for ConnectorsConfig {
             send_max_attempts: 6,
             send_backoff_base_ms: 1_000,
             send_backoff_max_ms: 60_000,
+            send_echo_wait_ms: 5_000,
             omega_listen: vec!["/ip4/127.0.0.1/tcp/0".into()],
             omega_mailbox: String::new(),
             public_url: String::new(),
@@ -269,6 +274,9 @@ impl HubConfig {
                 "connectors.send_backoff_max_ms",
                 "expected send_backoff_base_ms >= 10 and send_backoff_max_ms >= send_backoff_base_ms",
             );
+        }
+        if connectors.send_echo_wait_ms > 600_000 {
+            return invalid("connectors.send_echo_wait_ms", "expected at most 600000");
         }
         if connectors.omega_listen.is_empty()
             || connectors

@@ -327,6 +327,29 @@ impl Hub {
         if let Some(omega) = channel.as_ref().filter(|channel| channel.kind == "omega") {
             return self.attempt_omega(&tenant, &job, omega).await;
         }
+        // A retry after an answer that did not say whether the message went out (504, a
+        // timeout): if the source has since echoed it back (WhatsApp reports our own sends as
+        // `fromMe` messages), that echo is this reply, so it is adopted instead of sent twice.
+        if job.attempts > 1
+            && let Some(channel) = &channel
+            && let Some(provider_message_id) =
+                self.0.db.tenant(&tenant).unclaimed_echo(&job).await?
+        {
+            self.diagnose(
+                channel,
+                "send",
+                "(not sent again)".into(),
+                format!(
+                    "sent: the source echoed the reply before retry {}",
+                    job.attempts
+                ),
+                0,
+            )
+            .await;
+            return self
+                .complete_sent(&tenant, &job, &provider_message_id)
+                .await;
+        }
         let prepared = match &channel {
             None => Err("the channel no longer exists".to_owned()),
             Some(channel) => match self.channel_credentials(channel) {
@@ -381,23 +404,8 @@ impl Hub {
                     )
                     .await;
                 }
-                self.0
-                    .db
-                    .finish_outbound(&job.tenant_id, &job.id, "sent", now_ms(), None)
-                    .await?;
-                self.0
-                    .db
-                    .tenant(&tenant)
-                    .mark_outbound_sent(&job.message_id, &provider_message_id)
-                    .await?;
-                crate::metrics::Metrics::bump(&self.0.metrics.outbound_sent);
-                self.publish(
-                    &tenant,
-                    "message.status",
-                    Scope::InboxRead,
-                    serde_json::json!({ "id": job.message_id, "conversation_id": job.conversation_id, "status": "sent" }),
-                );
-                Ok(())
+                self.complete_sent(&tenant, &job, &provider_message_id)
+                    .await
             }
             SendOutcome::Retry { after, reason } => {
                 let connectors = &self.config().connectors;
@@ -420,7 +428,10 @@ impl Hub {
                 }
                 let jitter: f64 = rand::thread_rng().r#gen();
                 let backoff = policy.delay(u32::try_from(job.attempts - 1).unwrap_or(0), jitter);
-                let delay = after.map_or(backoff, |after| after.max(backoff));
+                let mut delay = after.map_or(backoff, |after| after.max(backoff));
+                if matches!(call.status, None | Some(500 | 502 | 504)) {
+                    delay = delay.max(Duration::from_millis(connectors.send_echo_wait_ms));
+                }
                 let next = now_ms() + i64::try_from(delay.as_millis()).unwrap_or(60_000);
                 if let Some(channel) = &channel {
                     self.diagnose(
@@ -481,22 +492,7 @@ impl Hub {
                     latency,
                 )
                 .await;
-                self.0
-                    .db
-                    .finish_outbound(&job.tenant_id, &job.id, "sent", now_ms(), None)
-                    .await?;
-                self.0
-                    .db
-                    .tenant(tenant)
-                    .mark_outbound_sent(&job.message_id, &message_id)
-                    .await?;
-                crate::metrics::Metrics::bump(&self.0.metrics.outbound_sent);
-                self.publish(
-                    tenant,
-                    "message.status",
-                    Scope::InboxRead,
-                    serde_json::json!({ "id": job.message_id, "conversation_id": job.conversation_id, "status": "sent" }),
-                );
+                self.complete_sent(tenant, job, &message_id).await?;
                 // The node may have reported delivery before the row carried its id.
                 self.omega_catch_up_status(channel, &message_id).await
             }
@@ -505,6 +501,32 @@ impl Hub {
                     .await
             }
         }
+    }
+
+    /// Records a reply as sent under the source's id and tells the console.
+    async fn complete_sent(
+        &self,
+        tenant: &crate::store::TenantId,
+        job: &OutboundJobRow,
+        provider_message_id: &str,
+    ) -> Result<(), HubError> {
+        self.0
+            .db
+            .finish_outbound(&job.tenant_id, &job.id, "sent", now_ms(), None)
+            .await?;
+        self.0
+            .db
+            .tenant(tenant)
+            .mark_outbound_sent(&job.message_id, provider_message_id)
+            .await?;
+        crate::metrics::Metrics::bump(&self.0.metrics.outbound_sent);
+        self.publish(
+            tenant,
+            "message.status",
+            Scope::InboxRead,
+            serde_json::json!({ "id": job.message_id, "conversation_id": job.conversation_id, "status": "sent" }),
+        );
+        Ok(())
     }
 
     async fn give_up(

@@ -13,7 +13,7 @@ use omega_testkit::fakes::{FakeKind, FakeSession, FakeSource};
 use serde_json::{Value, json};
 
 /// Short backoffs so recovery runs in test time.
-const FAST: &str = "[connectors]\nbackoff_base_ms = 20\nbackoff_max_ms = 100\npoll_interval_ms = 200\nsend_backoff_base_ms = 20\nsend_backoff_max_ms = 100\n";
+const FAST: &str = "[connectors]\nbackoff_base_ms = 20\nbackoff_max_ms = 100\npoll_interval_ms = 200\nsend_backoff_base_ms = 20\nsend_backoff_max_ms = 100\nsend_echo_wait_ms = 50\n";
 
 fn post_webhook(hub: &TestHub, channel: &Value, body: &str) -> common::Answer {
     let path = channel["webhook_path"].as_str().unwrap();
@@ -172,6 +172,74 @@ fn reply_after_a_504_is_sent_exactly_once(backend: Backend) {
     assert!(
         !channels.body.to_string().contains("FAKE-WPP-BEARER"),
         "no secret in responses"
+    );
+}
+
+/// A send the source delivered but answered with 504: its `fromMe` echo arrives before the retry
+/// and is adopted as the reply, so the customer gets it once and the inbox shows it once.
+fn reply_delivered_despite_a_504_is_adopted_from_its_echo(backend: Backend) {
+    let slow_retry = FAST.replace("send_echo_wait_ms = 50", "send_echo_wait_ms = 4000");
+    let Some(hub) = TestHub::start(backend, &slow_retry) else {
+        return;
+    };
+    let (owner, wpp, conversation) = wpp_with_conversation(&hub, Plan::Pro);
+    let source = fake(&hub, wpp_kind());
+    set_credentials(
+        &hub,
+        &owner,
+        wpp["id"].as_str().unwrap(),
+        &wpp_credentials(&source),
+    );
+    source.set_session(FakeSession::Connected);
+    source.deliver_but_timeout_next(1);
+
+    let text = "Seu pedido 4417 saiu para entrega.";
+    let queued = reply(&hub, &owner, &conversation, text, "echo-1");
+    assert_eq!(queued.status, 202, "{queued:?}");
+    let reply_id = queued.body["message_id"].clone();
+    wait_until("the fake to receive the send", || source.sent().len() == 1);
+    let delivered = source.sent().remove(0);
+    // WPPConnect reports our own send back as a fromMe message.
+    let echo = json!({
+        "event": "onmessage",
+        "session": "loja",
+        "id": delivered.provider_message_id,
+        "body": text,
+        "type": "chat",
+        "t": 1_751_371_300,
+        "from": "5511999990000@c.us",
+        "to": "5511999990001@c.us",
+        "fromMe": true,
+        "ack": 1,
+    });
+    assert_eq!(post_webhook(&hub, &wpp, &echo.to_string()).status, 200);
+    hub.drain();
+
+    wait_until("the reply to be marked sent", || {
+        hub.messages(&owner, &conversation)
+            .iter()
+            .any(|m| m["id"] == reply_id && m["status"] == "sent")
+    });
+    assert_eq!(source.sent().len(), 1, "{:?}", source.sent());
+    assert_eq!(source.count("send-message"), 1, "no second send");
+    let stored = hub.messages(&owner, &conversation);
+    let out: Vec<&Value> = stored.iter().filter(|m| m["direction"] == "out").collect();
+    assert_eq!(
+        out.len(),
+        1,
+        "the echo and the reply are one message: {stored:?}"
+    );
+    assert_eq!(
+        out[0]["provider_message_id"].as_str(),
+        Some(delivered.provider_message_id.as_str())
+    );
+    let log = diagnostics(&hub, &owner, wpp["id"].as_str().unwrap());
+    assert!(
+        log.iter().any(|line| line["outcome"]
+            .as_str()
+            .unwrap()
+            .contains("echoed the reply")),
+        "{log:?}"
     );
 }
 
@@ -763,6 +831,7 @@ fn realtime_stream_carries_my_tenants_events_only(backend: Backend) {
 
 on_both!(
     reply_after_a_504_is_sent_exactly_once,
+    reply_delivered_despite_a_504_is_adopted_from_its_echo,
     replies_reach_evolution_cloud_api_and_telegram,
     logged_out_instance_reconnects_three_times_then_resets_to_a_new_qr,
     hidden_number_leaves_no_rows_and_stays_hidden,

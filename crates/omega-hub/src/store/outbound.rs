@@ -331,6 +331,27 @@ impl TenantDb<'_> {
         Ok(())
     }
 
+    /// The source's echo of a reply that may already have gone out: an outgoing message with the
+    /// same text in the same conversation, stored since the reply was queued, that no reply
+    /// row has claimed. Returns its provider id (oldest first).
+    pub async fn unclaimed_echo(&self, job: &OutboundJobRow) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT m.provider_message_id FROM inbox_messages m WHERE m.tenant_id = $1 \
+             AND m.conversation_id = $2 AND m.direction = 'out' AND m.text = $3 \
+             AND m.created_ms >= $4 AND m.id <> $5 \
+             AND NOT EXISTS (SELECT 1 FROM outbound_jobs j WHERE j.tenant_id = m.tenant_id \
+             AND j.message_id = m.id) \
+             ORDER BY m.created_ms, m.id LIMIT 1",
+        )
+        .bind(self.tid())
+        .bind(&job.conversation_id)
+        .bind(&job.text)
+        .bind(job.created_ms)
+        .bind(&job.message_id)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
     /// Marks a reply's message row failed.
     pub async fn mark_outbound_failed(&self, message_id: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE inbox_messages SET status = 'failed' WHERE tenant_id = $1 AND id = $2")
