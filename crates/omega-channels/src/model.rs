@@ -273,8 +273,9 @@ pub struct NormalizedMessage {
     pub locked_chat: bool,
 }
 
-/// A connection or pairing event of an unofficial WhatsApp session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A connection or pairing event of an unofficial WhatsApp session. Its `Debug` form (what logs
+/// and diagnostic lines print) leaves the QR payload out: it is a pairing secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionEvent {
     /// A new pairing QR code; `code` is the text to render as a QR code.
@@ -293,6 +294,36 @@ pub enum SessionEvent {
     NotLogged,
     /// Any other state, with the provider's name for it.
     Other(String),
+}
+
+impl std::fmt::Debug for SessionEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SessionEvent::Qr { code } => write!(f, "Qr {{ code: <{} characters> }}", code.len()),
+            SessionEvent::Connected => f.write_str("Connected"),
+            SessionEvent::Disconnected { reason } => f
+                .debug_struct("Disconnected")
+                .field("reason", reason)
+                .finish(),
+            SessionEvent::NotLogged => f.write_str("NotLogged"),
+            SessionEvent::Other(state) => f.debug_tuple("Other").field(state).finish(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod session_event_tests {
+    use super::SessionEvent;
+
+    #[test]
+    fn debug_form_never_shows_the_qr_payload() {
+        let event = SessionEvent::Qr {
+            code: "2@SECRET-PAIRING-CODE".into(),
+        };
+        let shown = format!("{event:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert_eq!(shown, "Qr { code: <21 characters> }");
+    }
 }
 
 /// What someone is doing, per a presence update.

@@ -1,13 +1,20 @@
 //! The node's local API: JSON over HTTP on loopback, guarded by a bearer token that the node writes
-//! to `DATA_DIR/api.json` (mode 0600). Documented in `docs/api.md`.
+//! to `DATA_DIR/api.json` (mode 0600), or by a browser session cookie from a one-time login link
+//! (`omega open`, see [`crate::web`]). The same origin serves the web chat (`omega_web::CHAT`).
+//! Documented in `docs/api.md`.
 //!
-//! Errors always have the shape `{"error": {"code": "...", "message": "..."}}`.
+//! Every request must name us in its `Host` header (DNS-rebinding defence); every answer carries
+//! the web client's security headers; a cookie-authenticated request that changes state must
+//! carry the session's CSRF token. Errors always have the shape
+//! `{"error": {"code": "...", "message": "..."}}`.
 
 use std::convert::Infallible;
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{DefaultBodyLimit, Extension, Path, Query, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -23,6 +30,7 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 use zeroize::Zeroizing;
 
+use crate::web::{self, SessionRef, WebSessions};
 use crate::{NodeError, NodeHandle};
 
 /// Largest request body the API accepts.
@@ -38,14 +46,45 @@ pub fn new_token() -> Zeroizing<String> {
 #[derive(Clone)]
 struct AppState {
     node: NodeHandle,
-    token: std::sync::Arc<Zeroizing<String>>,
+    token: Arc<Zeroizing<String>>,
+    /// The address the API listens on: what `Host` must name, and the login links' origin.
+    local: SocketAddr,
+    web: Arc<Mutex<WebSessions>>,
+    /// Turns true when the node stops: event streams end then, so a graceful shutdown never
+    /// waits on an open browser tab or `omega chat`.
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
-/// The API router for a node.
-pub fn router(node: NodeHandle, token: Zeroizing<String>) -> Router {
+impl AppState {
+    fn web(&self) -> MutexGuard<'_, WebSessions> {
+        self.web
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// How a request proved it may use the API.
+#[derive(Clone, Debug)]
+enum Auth {
+    /// The bearer token of `api.json`.
+    Token,
+    /// A browser session cookie.
+    Session(SessionRef),
+}
+
+/// The API router for a node whose API listens on `local`.
+pub fn router(
+    node: NodeHandle,
+    token: Zeroizing<String>,
+    local: SocketAddr,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) -> Router {
     let state = AppState {
         node,
-        token: std::sync::Arc::new(token),
+        token: Arc::new(token),
+        local,
+        web: Arc::new(Mutex::new(WebSessions::default())),
+        stopping,
     };
     let authed = Router::new()
         .route("/v1/id", get(id))
@@ -55,37 +94,115 @@ pub fn router(node: NodeHandle, token: Zeroizing<String>) -> Router {
         .route("/v1/contacts/{name}/verify", post(verify_contact))
         .route("/v1/messages", get(messages).post(send))
         .route("/v1/messages/{id}", get(message))
+        .route("/v1/conversations", get(conversations))
         .route("/v1/conversations/{name}/read", post(mark_read))
         .route("/v1/events", get(events))
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+        .route("/v1/web/login-codes", post(login_code))
+        .route("/v1/web/session", get(web_session))
+        .route("/v1/web/logout", post(logout))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_auth));
     Router::new()
         .route("/v1/health", get(|| async { Json(json!({"ok": true})) }))
+        .route("/login", get(login))
+        .merge(omega_web::router(omega_web::CHAT))
         .merge(authed)
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(state.clone(), check_host))
+        .layer(middleware::map_response(secure_headers))
         .with_state(state)
 }
 
-async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let presented = request
+/// Refuses requests whose `Host` is not this API's loopback address: a page on another site whose
+/// name was re-pointed at 127.0.0.1 (DNS rebinding) must not reach the node.
+async fn check_host(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let host = request
         .headers()
-        .get(header::AUTHORIZATION)
+        .get(header::HOST)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .unwrap_or("");
-    let expected = state.token.as_bytes();
-    if presented.len() == expected.len() && bool::from(presented.as_bytes().ct_eq(expected)) {
-        next.run(request).await
-    } else {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "missing or wrong API token (see DATA_DIR/api.json)",
-        )
-        .into_response()
+        .or_else(|| {
+            request
+                .uri()
+                .authority()
+                .map(|authority| authority.as_str())
+        });
+    if host.is_some_and(|host| web::host_allowed(host, state.local)) {
+        return next.run(request).await;
     }
+    ApiError::new(
+        StatusCode::MISDIRECTED_REQUEST,
+        "wrong_host",
+        format!(
+            "this API answers only to http://{} (the Host header names another site)",
+            state.local
+        ),
+    )
+    .into_response()
+}
+
+async fn secure_headers(mut response: Response) -> Response {
+    omega_web::secure(&mut response);
+    if !response.headers().contains_key(header::CACHE_CONTROL) {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// Accepts the bearer token, or a live browser session cookie (plus, for anything but GET and
+/// HEAD, the session's CSRF token in `X-CSRF-Token`).
+async fn require_auth(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let presented = value
+            .to_str()
+            .ok()
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .unwrap_or("");
+        let expected = state.token.as_bytes();
+        if presented.len() == expected.len() && bool::from(presented.as_bytes().ct_eq(expected)) {
+            request.extensions_mut().insert(Auth::Token);
+            return next.run(request).await;
+        }
+        return unauthorized();
+    }
+    let cookie = web::session_cookie(
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok()),
+    );
+    let Some(session) = cookie.and_then(|id| state.web().session(id, Instant::now())) else {
+        return unauthorized();
+    };
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        let presented = headers
+            .get(web::CSRF_HEADER)
+            .map_or(&[][..], HeaderValue::as_bytes);
+        let expected = session.csrf.as_bytes();
+        if presented.len() != expected.len() || !bool::from(presented.ct_eq(expected)) {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "csrf_failed",
+                "a browser request that changes something needs the X-CSRF-Token header from GET /v1/web/session",
+            )
+            .into_response();
+        }
+    }
+    request.extensions_mut().insert(Auth::Session(session));
+    next.run(request).await
+}
+
+fn unauthorized() -> Response {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "missing or wrong API token (see DATA_DIR/api.json), or no browser session (run `omega open`)",
+    )
+    .into_response()
 }
 
 /// The one error shape of the API.
@@ -296,11 +413,144 @@ async fn mark_read(State(state): State<AppState>, Path(name): Path<String>) -> A
 
 async fn events(
     State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let stream = BroadcastStream::new(state.node.subscribe()).filter_map(|event| {
-        let event = event.ok()?;
-        let data = serde_json::to_string(&event).ok()?;
-        Some(Ok(Event::default().data(data)))
-    });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    // A browser's stream stops at the first event after its session ended (logout, idle expiry).
+    let session = match auth {
+        Auth::Session(session) => Some(session.key),
+        Auth::Token => None,
+    };
+    let web = state.web.clone();
+    let stream = BroadcastStream::new(state.node.subscribe())
+        .take_while(move |_| {
+            session.is_none_or(|key| {
+                web.lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .is_live(&key, Instant::now())
+            })
+        })
+        .filter_map(|event| {
+            let event = event.ok()?;
+            let data = serde_json::to_string(&event).ok()?;
+            Some(Ok(Event::default().data(data)))
+        });
+    let mut stopping = state.stopping.clone();
+    let stopped = async move {
+        let _ = stopping.wait_for(|stopping| *stopping).await;
+    };
+    Sse::new(futures::StreamExt::take_until(stream, stopped)).keep_alive(KeepAlive::default())
+}
+
+async fn conversations(State(state): State<AppState>) -> ApiResult {
+    Ok(Json(state.node.conversations().await?).into_response())
+}
+
+// ---- the web chat's login ----------------------------------------------------------------------
+
+/// `POST /v1/web/login-codes`: a one-time login link for a browser. Only the API token may ask
+/// (a browser session cannot mint more sessions).
+async fn login_code(State(state): State<AppState>, Extension(auth): Extension<Auth>) -> ApiResult {
+    if !matches!(auth, Auth::Token) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "login codes are given to the API token only (run `omega open`)",
+        ));
+    }
+    let code = state.web().issue_code(Instant::now());
+    let url = format!("http://{}/login?code={}", state.local, code.as_str());
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "code": code.as_str(),
+            "url": url,
+            "expires_in_s": web::CODE_TTL.as_secs(),
+        })),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    code: Option<String>,
+}
+
+/// `GET /login?code=…`: spends a login code, sets the session cookie and sends the browser to the
+/// chat. A code that does not work gets a page saying to run `omega open` again.
+async fn login(
+    State(state): State<AppState>,
+    method: Method,
+    headers: axum::http::HeaderMap,
+    query: Result<Query<LoginQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let page = |status: StatusCode, reason: &str| {
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            web::login_error_page(reason),
+        )
+            .into_response()
+    };
+    let code = match query {
+        Ok(Query(LoginQuery { code: Some(code) })) if !code.is_empty() => code,
+        Ok(_) => return page(StatusCode::BAD_REQUEST, "The link has no login code in it."),
+        Err(_) => return page(StatusCode::BAD_REQUEST, "The link is malformed."),
+    };
+    // Link previews probe with HEAD; only a real visit spends the code.
+    if method == Method::HEAD {
+        return StatusCode::OK.into_response();
+    }
+    let now = Instant::now();
+    let redeemed = state.web().redeem(&code, now);
+    let to_chat = |cookie: Option<String>| {
+        let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
+        if let Some(cookie) = cookie.and_then(|cookie| HeaderValue::try_from(cookie).ok()) {
+            response.headers_mut().insert(header::SET_COOKIE, cookie);
+        }
+        response
+    };
+    if let Some(session) = redeemed {
+        return to_chat(Some(web::set_cookie(&session.id)));
+    }
+    // Back-button visits of a spent link by someone already logged in just go to the chat.
+    let cookie = web::session_cookie(
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok()),
+    );
+    if cookie.is_some_and(|id| state.web().session(id, now).is_some()) {
+        return to_chat(None);
+    }
+    page(
+        StatusCode::UNAUTHORIZED,
+        "The login code is wrong, already used or expired.",
+    )
+}
+
+/// `GET /v1/web/session`: who is logged in, and the CSRF token the page sends back on changes.
+async fn web_session(State(state): State<AppState>, Extension(auth): Extension<Auth>) -> ApiResult {
+    let info = state.node.info();
+    let csrf = match &auth {
+        Auth::Session(session) => Some(session.csrf.as_str().to_owned()),
+        Auth::Token => None,
+    };
+    Ok(Json(json!({"csrf": csrf, "user_id": info.user_id, "name": info.name})).into_response())
+}
+
+/// `POST /v1/web/logout`: ends the browser session and clears its cookie.
+async fn logout(State(state): State<AppState>, Extension(auth): Extension<Auth>) -> ApiResult {
+    let Auth::Session(session) = auth else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "no_session",
+            "only a browser session can log out; the API token is valid while the node runs",
+        ));
+    };
+    state.web().end(&session.key);
+    let mut response = Json(json!({"ok": true})).into_response();
+    if let Ok(cookie) = HeaderValue::try_from(web::clear_cookie()) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
 }

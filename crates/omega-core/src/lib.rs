@@ -5,7 +5,8 @@
 //! - [`datadir`]: creating and opening an identity on disk (sealed keystore, store, public facts).
 //! - [`node`]: the running node — a single engine task that owns the device account and applies
 //!   the send and receive pipelines, driven by commands from [`NodeHandle`] and events from
-//!   `omega-net`; plus [`api`], the loopback HTTP API that CLIs and the web client use.
+//!   `omega-net`; plus [`api`], the loopback HTTP API that CLIs and the web client use, and
+//!   [`web`], the web chat's login codes and browser sessions.
 //!
 //! What it deliberately does not do: parse command lines, read configuration files, install
 //! signal handlers or set up logging — the `omega` binary owns those.
@@ -21,11 +22,12 @@ pub mod model;
 pub mod node;
 mod outbound;
 pub mod outbox;
+pub mod web;
 
 use std::path::PathBuf;
 
 pub use datadir::{ApiInfo, DataDir, PublicInfo};
-pub use model::{ContactView, MessageView, NodeEvent, StatsSnapshot};
+pub use model::{ContactView, ConversationView, MessageView, NodeEvent, StatsSnapshot};
 pub use node::{Node, NodeConfig, NodeHandle};
 
 /// Why an identity could not be created or opened, or a node not started.

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use omega_crypto::UserKey;
-use omega_store::{ContactRow, Direction, MessageRow};
+use omega_store::{ContactRow, ConversationRow, Direction, MessageRow};
 use serde::{Deserialize, Serialize};
 
 /// A message as the CLI and the API show it.
@@ -70,6 +70,45 @@ impl ContactView {
             devices,
             addrs: row.addrs.clone(),
             safety_number,
+        }
+    }
+}
+
+/// A conversation as the conversation list shows it: one per contact.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ConversationView {
+    /// Alias or name: what to call the contact.
+    pub peer: String,
+    pub user_id: String,
+    pub alias: Option<String>,
+    pub name: String,
+    pub verified: bool,
+    /// The last message either way, if any.
+    pub last_text: Option<String>,
+    /// Its timestamp (the sender's clock, ms since the Unix epoch).
+    pub last_timestamp: Option<i64>,
+    /// `in` or `out`.
+    pub last_direction: Option<String>,
+    /// `queued|sent|delivered|read|failed`.
+    pub last_status: Option<String>,
+    /// Incoming messages not marked read yet.
+    pub unread: i64,
+}
+
+impl ConversationView {
+    pub fn new(row: &ConversationRow) -> Self {
+        let last = row.last.as_ref();
+        ConversationView {
+            peer: row.contact.display_name().to_owned(),
+            user_id: row.contact.user_id.clone(),
+            alias: row.contact.alias.clone(),
+            name: row.contact.name.clone(),
+            verified: row.contact.verified,
+            last_text: last.map(|message| message.body.clone()),
+            last_timestamp: last.map(|message| message.timestamp_ms),
+            last_direction: last.map(|message| message.direction.as_str().to_owned()),
+            last_status: last.map(|message| message.status.as_str().to_owned()),
+            unread: row.unread,
         }
     }
 }

@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 
 use crate::datadir::{ApiInfo, DataDir, PublicInfo, public_info};
 use crate::engine::{Command, Engine};
-use crate::model::{ContactView, MessageView, NodeEvent, Stats, StatsSnapshot};
+use crate::model::{ContactView, ConversationView, MessageView, NodeEvent, Stats, StatsSnapshot};
 use crate::outbox::{self, Outbox};
 use crate::{NodeError, OpenError, now_ms};
 
@@ -68,7 +68,7 @@ impl NodeConfig {
 pub struct Node {
     handle: NodeHandle,
     engine: JoinHandle<()>,
-    api: Option<(JoinHandle<()>, oneshot::Sender<()>)>,
+    api: Option<(JoinHandle<()>, tokio::sync::watch::Sender<bool>)>,
     shutdown: Option<oneshot::Sender<()>>,
     mailbox_client: Option<(JoinHandle<()>, watch::Sender<bool>)>,
     _lock: std::fs::File,
@@ -225,12 +225,14 @@ impl Node {
                 source,
             })?;
             let url = format!("http://{local}");
-            let (stop_tx, stop) = oneshot::channel::<()>();
-            let router = crate::api::router(node.handle.clone(), token.clone());
+            let (stop_tx, stop) = tokio::sync::watch::channel(false);
+            let router =
+                crate::api::router(node.handle.clone(), token.clone(), local, stop.clone());
+            let mut stop = stop;
             let task = tokio::spawn(async move {
                 let _ = axum::serve(listener, router)
-                    .with_graceful_shutdown(async {
-                        let _ = stop.await;
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.wait_for(|stopping| *stopping).await;
                     })
                     .await;
             });
@@ -254,7 +256,7 @@ impl Node {
     /// Stops the API, the engine and the network, then closes the store.
     pub async fn shutdown(mut self, data_dir: &DataDir) {
         if let Some((task, stop)) = self.api.take() {
-            let _ = stop.send(());
+            let _ = stop.send(true);
             let _ = task.await;
             data_dir.remove_api();
         }
@@ -333,6 +335,12 @@ impl NodeHandle {
     pub async fn contacts(&self) -> Result<Vec<ContactView>, NodeError> {
         let rows = self.store.contacts().await?;
         Ok(rows.iter().map(|row| self.view_of(row)).collect())
+    }
+
+    /// Every contact with its last message and unread count, most recent first.
+    pub async fn conversations(&self) -> Result<Vec<ConversationView>, NodeError> {
+        let rows = self.store.conversations().await?;
+        Ok(rows.iter().map(ConversationView::new).collect())
     }
 
     /// One contact, by alias, user id or unambiguous name.

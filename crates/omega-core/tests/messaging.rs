@@ -105,7 +105,12 @@ async fn offline_recipient_gets_message_after_it_starts() {
 
     let bob = bob_id.start_on(&bob_listen).await;
     let b = bob.handle();
-    wait_all(&a, &[sent.message_id.clone()], Status::Delivered).await;
+    wait_all(
+        &a,
+        std::slice::from_ref(&sent.message_id),
+        Status::Delivered,
+    )
+    .await;
     let alice_user_id = a.info().user_id;
     assert_eq!(incoming_texts(&b, &alice_user_id).await, ["are you there?"]);
 
@@ -123,7 +128,12 @@ async fn read_receipt_moves_status_to_read() {
     introduce(&a, "alice", &b, "bob").await;
 
     let sent = a.send_text("bob", "read me").await.expect("send");
-    wait_all(&a, &[sent.message_id.clone()], Status::Delivered).await;
+    wait_all(
+        &a,
+        std::slice::from_ref(&sent.message_id),
+        Status::Delivered,
+    )
+    .await;
     assert_eq!(
         a.message(&sent.message_id).await.expect("message").status,
         "delivered",
@@ -131,7 +141,7 @@ async fn read_receipt_moves_status_to_read() {
     );
 
     assert_eq!(b.mark_read("alice").await.expect("mark_read"), 1);
-    wait_all(&a, &[sent.message_id.clone()], Status::Read).await;
+    wait_all(&a, std::slice::from_ref(&sent.message_id), Status::Read).await;
     let at_bob = b.messages(Some("alice"), 10).await.expect("messages");
     assert_eq!(at_bob.len(), 1);
     assert_eq!(at_bob[0].status, "read");

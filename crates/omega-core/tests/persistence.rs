@@ -50,9 +50,19 @@ async fn restart_keeps_history_contacts_and_sessions() {
     introduce(&a, "alice", &b, "bob").await;
 
     let hello = a.send_text("bob", "hello bob").await.expect("send");
-    wait_all(&a, &[hello.message_id.clone()], Status::Delivered).await;
+    wait_all(
+        &a,
+        std::slice::from_ref(&hello.message_id),
+        Status::Delivered,
+    )
+    .await;
     let reply = b.send_text("alice", "hello alice").await.expect("send");
-    wait_all(&b, &[reply.message_id.clone()], Status::Delivered).await;
+    wait_all(
+        &b,
+        std::slice::from_ref(&reply.message_id),
+        Status::Delivered,
+    )
+    .await;
     let history_a = a.messages(Some("bob"), 100).await.expect("messages");
     let history_b = b.messages(Some("alice"), 100).await.expect("messages");
     let contacts_a = names(a.contacts().await.expect("contacts"));
@@ -86,9 +96,19 @@ async fn restart_keeps_history_contacts_and_sessions() {
     assert_eq!(a.info().user_id, alice_id.public.user_id);
 
     let again = a.send_text("bob", "still there?").await.expect("send");
-    wait_all(&a, &[again.message_id.clone()], Status::Delivered).await;
+    wait_all(
+        &a,
+        std::slice::from_ref(&again.message_id),
+        Status::Delivered,
+    )
+    .await;
     let back = b.send_text("alice", "yes").await.expect("send");
-    wait_all(&b, &[back.message_id.clone()], Status::Delivered).await;
+    wait_all(
+        &b,
+        std::slice::from_ref(&back.message_id),
+        Status::Delivered,
+    )
+    .await;
     assert_eq!(
         incoming_texts(&b, "alice").await,
         ["hello bob", "still there?"]
@@ -183,7 +203,12 @@ async fn queued_message_survives_a_sender_restart() {
         "queued"
     );
     let bob = bob_id.start_on(&same_port(&bob_card)).await;
-    wait_all(&a, &[sent.message_id.clone()], Status::Delivered).await;
+    wait_all(
+        &a,
+        std::slice::from_ref(&sent.message_id),
+        Status::Delivered,
+    )
+    .await;
     assert_eq!(
         incoming_texts(&bob.handle(), &a.info().user_id).await,
         ["written while bob was away"]

@@ -9,8 +9,10 @@
 //! keys, a JWKS; the security center; an RFC 6962 audit log with signed checkpoints and proofs;
 //! a TOML configuration reloaded on `SIGHUP` with its history kept.
 //!
-//! What it does not do: no messaging channels yet (the inbox issue), no UI (the console issue),
-//! no TLS (put it behind a reverse proxy or keep it on loopback).
+//! It also serves the business console (`omega_web::CONSOLE`) at `/console/`, under a strict
+//! Content-Security-Policy.
+//!
+//! What it does not do: no TLS (put it behind a reverse proxy or keep it on loopback).
 //!
 //! ```no_run
 //! # async fn run() -> anyhow::Result<()> {
@@ -26,6 +28,7 @@
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod events;
 pub mod http;

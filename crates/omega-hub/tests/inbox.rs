@@ -81,6 +81,79 @@ fn whatsapp_webhooks_are_stored_once_and_one_person_is_one_contact(backend: Back
     assert!(pending.is_empty(), "every stored delivery was processed");
 }
 
+/// Two workers take a new person's first two messages at the same moment (several hub
+/// instances on one PostgreSQL do): the person is still one contact with one lead.
+fn first_messages_of_one_person_taken_at_once_make_one_contact(backend: Backend) {
+    let Some(hub) = TestHub::start(backend, "") else {
+        return;
+    };
+    hub.tenant("acme", Plan::Pro);
+    let owner = hub.owner_token("acme");
+    let wpp = hub.channel(
+        &owner,
+        json!({ "kind": "whatsapp-wppconnect", "name": "Vendas" }),
+    );
+    let path = wpp["webhook_path"].as_str().unwrap();
+    let token = wpp["webhook_token"].as_str().unwrap();
+    let people = 12;
+    // A person's two messages are queued next to each other, so two workers take them together.
+    for person in 0..people {
+        for round in 0..2 {
+            let phone = format!("55119000001{person:02}");
+            let body = json!({
+                "event": "onmessage",
+                "session": "loja",
+                "id": format!("false_{phone}@c.us_3A{round}{person:02}"),
+                "body": format!("quanto custa? ({round})"),
+                "type": "chat",
+                "t": 1_751_371_200 + round,
+                "from": format!("{phone}@c.us"),
+                "to": "5511999990000@c.us",
+                "fromMe": false,
+            });
+            let answer = hub.raw(
+                "POST",
+                path,
+                None,
+                Some(&body.to_string()),
+                &[("X-Omega-Webhook-Token", token)],
+            );
+            assert_eq!(answer.status, 200, "{answer:?}");
+        }
+    }
+    hub.runtime.block_on(async {
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                let hub = hub.hub.clone();
+                tokio::spawn(async move { hub.process_inbound().await.unwrap() })
+            })
+            .collect();
+        for worker in workers {
+            worker.await.unwrap();
+        }
+    });
+    hub.drain();
+    let list = hub.conversations(&owner);
+    assert_eq!(list.len(), people, "{list:?}");
+    let mut contacts: Vec<&str> = list
+        .iter()
+        .map(|c| c["contact_id"].as_str().unwrap())
+        .collect();
+    contacts.sort_unstable();
+    contacts.dedup();
+    assert_eq!(contacts.len(), people, "one contact per person");
+    let leads = hub.list("/api/v1/leads", &owner);
+    assert_eq!(leads.len(), people, "one lead per person: {leads:?}");
+    for conversation in &list {
+        let messages = hub.messages(&owner, conversation["id"].as_str().unwrap());
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(
+            messages.iter().all(|m| m["sender"] == conversation["chat"]),
+            "{messages:?}"
+        );
+    }
+}
+
 fn forged_or_foreign_webhooks_are_refused(backend: Backend) {
     let Some(hub) = TestHub::start(backend, "") else {
         return;
@@ -378,6 +451,7 @@ fn privacy_settings_drop_groups_and_broadcasts_before_storing(backend: Backend) 
 }
 
 on_both!(
+    first_messages_of_one_person_taken_at_once_make_one_contact,
     privacy_settings_drop_groups_and_broadcasts_before_storing,
     whatsapp_webhooks_are_stored_once_and_one_person_is_one_contact,
     forged_or_foreign_webhooks_are_refused,

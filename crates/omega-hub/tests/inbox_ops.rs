@@ -398,10 +398,15 @@ fn logged_out_instance_reconnects_three_times_then_resets_to_a_new_qr(backend: B
         "the fake's new QR is offered: {view}"
     );
 
+    let qr = source.qr_code().unwrap();
     // Someone scans it: the same channel (same id) is connected again.
     source.scan_qr();
     wait_until("connected again", || session(&hub)["state"] == "connected");
     let log = diagnostics(&hub, &owner, &id);
+    assert!(
+        !serde_json::to_string(&log).unwrap().contains(&qr),
+        "the pairing code stays out of the diagnostic log: {log:?}"
+    );
     let transitions: Vec<&str> = log
         .iter()
         .filter(|line| line["kind"] == "session")

@@ -123,7 +123,8 @@ mod tests {
             signature: vec![],
         };
         let reference = envelope_signing_bytes(&base);
-        let variants: Vec<Box<dyn Fn(&mut v1::Envelope)>> = vec![
+        type Tamper = Box<dyn Fn(&mut v1::Envelope)>;
+        let variants: Vec<Tamper> = vec![
             Box::new(|e| e.message_id[0] ^= 1),
             Box::new(|e| e.sender_user[0] ^= 1),
             Box::new(|e| e.sender_device[0] ^= 1),

@@ -22,8 +22,8 @@ use sqlx::Row;
 use sqlx::sqlite::{SqlitePool, SqliteSynchronous};
 
 pub use rows::{
-    ContactRow, Direction, IdentityRow, InboundCommit, InboundOutcome, MessageRow, NewMessage,
-    NewOutbox, OutboxRow, QueuedOutbox, SessionRow, Status, StatusChange, uuid_text,
+    ContactRow, ConversationRow, Direction, IdentityRow, InboundCommit, InboundOutcome, MessageRow,
+    NewMessage, NewOutbox, OutboxRow, QueuedOutbox, SessionRow, Status, StatusChange, uuid_text,
 };
 
 /// Errors of the local store.
@@ -215,6 +215,16 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(ContactRow::from_row).collect()
+    }
+
+    /// Every contact with its last message and how many incoming messages are not read yet
+    /// (the ones [`Store::mark_read`] would mark), most recent conversation first; contacts
+    /// without messages come last, by alias or name.
+    pub async fn conversations(&self) -> Result<Vec<ConversationRow>, StoreError> {
+        let rows = sqlx::query(ConversationRow::SELECT_ALL)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(ConversationRow::from_row).collect()
     }
 
     /// Marks a contact verified (safety number compared) or not.

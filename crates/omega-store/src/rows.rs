@@ -251,6 +251,37 @@ impl MessageRow {
     }
 }
 
+/// A conversation: a contact, its last message and its unread count.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConversationRow {
+    pub contact: ContactRow,
+    /// The most recent message either way, if any.
+    pub last: Option<MessageRow>,
+    /// Incoming messages not marked read.
+    pub unread: i64,
+}
+
+impl ConversationRow {
+    // The contacts' and the messages' column names do not overlap, so each row type reads its own.
+    pub(crate) const SELECT_ALL: &'static str = "SELECT c.user_key, c.user_id, c.alias, c.name, \
+        c.device_list, c.device_list_version, c.addrs, c.mailboxes, c.verified, c.added_ms, \
+        m.seq, m.message_id, m.peer_user, m.direction, m.body, m.status, m.timestamp_ms, m.updated_ms, \
+        (SELECT COUNT(*) FROM messages u \
+         WHERE u.peer_user = c.user_key AND u.direction = 'in' AND u.status != 'read') AS unread \
+        FROM contacts c \
+        LEFT JOIN messages m ON m.seq = (SELECT MAX(x.seq) FROM messages x WHERE x.peer_user = c.user_key) \
+        ORDER BY m.seq IS NULL, m.seq DESC, COALESCE(c.alias, c.name), c.user_id";
+
+    pub(crate) fn from_row(row: &SqliteRow) -> Result<Self, StoreError> {
+        let seq: Option<i64> = row.try_get("seq")?;
+        Ok(ConversationRow {
+            contact: ContactRow::from_row(row)?,
+            last: seq.map(|_| MessageRow::from_row(row)).transpose()?,
+            unread: row.try_get("unread")?,
+        })
+    }
+}
+
 /// An outbox row to insert.
 #[derive(Clone, Debug)]
 pub struct NewOutbox {

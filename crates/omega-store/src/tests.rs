@@ -250,3 +250,95 @@ async fn newer_schema_is_refused() {
         Err(StoreError::SchemaTooNew { found: 99, .. })
     ));
 }
+
+fn contact_row(key: u8, alias: &str) -> ContactRow {
+    ContactRow {
+        user_key: vec![key; 32],
+        user_id: format!("uid{key}"),
+        alias: Some(alias.into()),
+        name: alias.to_uppercase(),
+        device_list: vec![1],
+        device_list_version: 1,
+        addrs: vec![],
+        mailboxes: vec![],
+        verified: false,
+        added_ms: 1,
+    }
+}
+
+#[tokio::test]
+async fn conversations_show_the_last_message_and_unread_incoming_count() {
+    let (_dir, store) = open_temp().await;
+    let (bob, carol, dave) = (
+        contact_row(1, "bob"),
+        contact_row(2, "carol"),
+        contact_row(3, "dave"),
+    );
+    for contact in [&bob, &carol, &dave] {
+        store.upsert_contact(contact).await.unwrap();
+    }
+    for n in 0..2u8 {
+        let id = uuid_text(&uuid_bytes(n)).unwrap();
+        let commit = InboundCommit {
+            sender_user: bob.user_key.clone(),
+            message_id: uuid_bytes(n),
+            session: session("s1"),
+            account_pickle: None,
+            message: Some(message(
+                &id,
+                &bob.user_key,
+                Direction::In,
+                Status::Delivered,
+            )),
+            status_updates: vec![],
+            outbox: vec![],
+        };
+        store.commit_inbound(&commit, 1).await.unwrap();
+    }
+    let out = uuid_text(&uuid_bytes(9)).unwrap();
+    store
+        .queue_message(
+            &message(&out, &carol.user_key, Direction::Out, Status::Queued),
+            &[],
+            2,
+        )
+        .await
+        .unwrap();
+
+    let conversations = store.conversations().await.unwrap();
+    let summary: Vec<_> = conversations
+        .iter()
+        .map(|conversation| {
+            (
+                conversation.contact.alias.clone().unwrap(),
+                conversation
+                    .last
+                    .as_ref()
+                    .map(|last| last.message_id.clone()),
+                conversation.unread,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("carol".to_owned(), Some(out), 0),
+            ("bob".to_owned(), uuid_text(&uuid_bytes(1)), 2),
+            ("dave".to_owned(), None, 0),
+        ]
+    );
+
+    store
+        .mark_read(&bob.user_key, 3, |_| Vec::new())
+        .await
+        .unwrap();
+    let bob_now = store
+        .conversations()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|conversation| conversation.contact.user_key == bob.user_key)
+        .unwrap();
+    assert_eq!(bob_now.unread, 0);
+    assert_eq!(bob_now.last.unwrap().direction, Direction::In);
+}

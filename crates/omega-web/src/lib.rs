@@ -45,6 +45,14 @@ pub const CONSOLE: &[Asset] = &[
     asset!("/", "console/index.html", HTML),
     asset!("/console.js", "console/console.js", JS),
     asset!("/console.css", "console/console.css", CSS),
+    asset!("/api.js", "console/api.js", JS),
+    asset!("/dom.js", "console/dom.js", JS),
+    asset!("/inbox.js", "console/inbox.js", JS),
+    asset!("/channels.js", "console/channels.js", JS),
+    asset!("/admin.js", "console/admin.js", JS),
+    asset!("/merkle.js", "console/merkle.js", JS),
+    asset!("/chart.js", "console/chart.js", JS),
+    asset!("/dashboard.js", "console/dashboard.js", JS),
     asset!("/icon.svg", "icon.svg", SVG),
 ];
 

@@ -70,10 +70,26 @@ pub enum Command {
         /// Alias, user id or name of the contact.
         with: String,
     },
+    /// Open the web chat of the running node in a browser: prints a one-time login link (valid
+    /// two minutes) and opens it with $BROWSER when set.
+    Open,
+    /// Full-screen terminal chat with the running node: conversations, live messages and
+    /// delivery ticks, a composer (Enter sends, Esc quits).
+    Chat {
+        /// Open the conversation with this contact (alias, user id or name) first.
+        #[arg(long)]
+        with: Option<String>,
+    },
     /// Run a server: store-and-forward mailbox and prekey directory (later: DHT bootstrap, relay).
     Server(ServerArgs),
-    /// Start everything on embedded defaults: for now, a node with a fresh identity on first run.
+    /// Start everything on embedded defaults under one data dir: a server (mailbox, relay,
+    /// bootstrap), the business hub (a first business and owner on first run) and your node
+    /// (an identity on first run); prints the URLs; Ctrl-C stops all three.
     Up(UpArgs),
+    /// A scripted tour on a throwaway data dir: three people chat, one catches up through the
+    /// mailbox, a WhatsApp customer (simulated) writes to a business and is scored; then the web
+    /// UIs stay open until Ctrl-C.
+    Demo(DemoArgs),
     /// Run the business hub (gateway, tenants, auth, audit log), or manage it.
     Hub(HubArgs),
     /// Verify the hub's audit log offline.
@@ -217,12 +233,35 @@ pub struct ServerArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// End after the tour instead of leaving the web UIs open.
+    #[arg(long)]
+    pub exit: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct UpArgs {
     /// Display name for the identity created on first run (default: $USER).
     #[arg(long)]
     pub name: Option<String>,
     #[command(flatten)]
     pub node: NodeArgs,
+    /// libp2p listen address(es) of the bundled server (mailbox, relay, bootstrap); it keeps
+    /// its key and database in <data-dir>/server/.
+    #[arg(long, num_args = 1.., default_values_t = ["/ip4/0.0.0.0/tcp/4040".to_string()])]
+    pub server_listen: Vec<String>,
+    /// HTTP address of the bundled server (/health, /metrics).
+    #[arg(long, default_value = "127.0.0.1:8040")]
+    pub server_http: SocketAddr,
+    /// HTTP address of the bundled business hub (API and console).
+    #[arg(long, default_value = "127.0.0.1:8700")]
+    pub hub_http: SocketAddr,
+    /// Slug of the business created in the hub on first run.
+    #[arg(long, default_value = "my-business")]
+    pub business: String,
+    /// Login of that business's owner (the password is generated and printed once).
+    #[arg(long, default_value = "owner@omega.local")]
+    pub owner_email: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -22,18 +22,9 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Init { name } => init(&data_dir, &name, json),
         Command::Id { card } => id(&data_dir, json, card),
-        Command::Node(args) => run_node(&data_dir, &args, json, false),
-        Command::Up(args) => {
-            if !data_dir.is_initialized() {
-                let name = args
-                    .name
-                    .clone()
-                    .or_else(|| std::env::var("USER").ok())
-                    .unwrap_or_else(|| "me".to_owned());
-                init(&data_dir, &name, json)?;
-            }
-            run_node(&data_dir, &args.node, json, true)
-        }
+        Command::Node(args) => run_node(&data_dir, &args, json),
+        Command::Up(args) => crate::up::run(&data_dir, &args, json),
+        Command::Demo(args) => crate::demo::run(&args, json),
         Command::Contact(command) => contact(&data_dir, command, json),
         Command::Server(args) => crate::server::run(&data_dir, &args, json),
         Command::Hub(args) => crate::hub::run(&data_dir, args, json),
@@ -57,6 +48,8 @@ pub fn run(cli: Cli) -> Result<()> {
             json,
         ),
         Command::Messages { with, limit } => messages(&data_dir, with.as_deref(), limit, json),
+        Command::Chat { with } => crate::chat::run(&data_dir, with),
+        Command::Open => crate::open::run(&data_dir, json),
         Command::Read { with } => {
             let client = Client::connect(&data_dir)?;
             let answer: serde_json::Value = client.post(
@@ -130,7 +123,7 @@ fn passphrase(confirm: bool) -> Result<Zeroizing<Vec<u8>>> {
     Ok(Zeroizing::new(first.as_bytes().to_vec()))
 }
 
-fn map_open(error: OpenError) -> anyhow::Error {
+pub(crate) fn map_open(error: OpenError) -> anyhow::Error {
     match error {
         OpenError::WrongPassphrase => Exit {
             code: exit::WRONG_PASSPHRASE,
@@ -141,13 +134,13 @@ fn map_open(error: OpenError) -> anyhow::Error {
     }
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_millis() as u64)
 }
 
-fn init(data_dir: &DataDir, name: &str, json: bool) -> Result<()> {
+pub(crate) fn init(data_dir: &DataDir, name: &str, json: bool) -> Result<()> {
     if data_dir.is_initialized() {
         bail!("{} already holds an identity", data_dir.root().display());
     }
@@ -201,7 +194,7 @@ fn print_id(public: &PublicInfo, json: bool, qr: bool) {
 }
 
 /// Prints a card as a terminal QR code (nothing if it does not fit in one).
-fn print_qr(card: &str) {
+pub(crate) fn print_qr(card: &str) {
     if let Ok(card) = omega_crypto::ContactCard::parse_uri(card)
         && let Ok(code) = card.to_terminal_qr()
     {
@@ -209,7 +202,13 @@ fn print_qr(card: &str) {
     }
 }
 
-fn run_node(data_dir: &DataDir, args: &NodeArgs, json: bool, up: bool) -> Result<()> {
+/// A node's configuration from its command-line flags (asks for the passphrase). `home` is a
+/// server to use as the first bootstrap and, unless `--mailbox` names another, the home mailbox.
+pub(crate) fn node_config(
+    data_dir: &DataDir,
+    args: &NodeArgs,
+    home: Option<libp2p::Multiaddr>,
+) -> Result<NodeConfig> {
     let listen = args
         .listen
         .iter()
@@ -235,25 +234,34 @@ fn run_node(data_dir: &DataDir, args: &NodeArgs, json: bool, up: bool) -> Result
         }
         Ok(parsed)
     };
-    let bootstrap = args
-        .bootstrap
-        .iter()
-        .map(|addr| parse_full(addr, "--bootstrap"))
+    let bootstrap = home
+        .into_iter()
+        .map(Ok)
+        .chain(
+            args.bootstrap
+                .iter()
+                .map(|addr| parse_full(addr, "--bootstrap")),
+        )
         .collect::<Result<Vec<_>>>()?;
     let mailbox = match &args.mailbox {
         Some(addr) => Some(parse_full(addr, "--mailbox")?),
         None => bootstrap.first().cloned(),
     };
     let passphrase = passphrase(false)?;
+    let mut config = NodeConfig::new(data_dir.clone(), passphrase);
+    config.listen = listen;
+    config.api = Some(args.api);
+    config.mailbox = mailbox;
+    config.bootstrap = bootstrap;
+    config.mailbox_poll = Duration::from_millis(args.mailbox_poll_ms);
+    config.mdns = !args.no_mdns;
+    Ok(config)
+}
+
+fn run_node(data_dir: &DataDir, args: &NodeArgs, json: bool) -> Result<()> {
+    let config = node_config(data_dir, args, None)?;
     let runtime = runtime()?;
     runtime.block_on(async {
-        let mut config = NodeConfig::new(data_dir.clone(), passphrase);
-        config.listen = listen;
-        config.api = Some(args.api);
-        config.mailbox = mailbox;
-        config.bootstrap = bootstrap;
-        config.mailbox_poll = Duration::from_millis(args.mailbox_poll_ms);
-        config.mdns = !args.no_mdns;
         let node = Node::start(config).await.map_err(map_open)?;
         // Handlers are installed before "started" is printed, so a signal right after it is handled.
         let signals = Signals::install()?;
@@ -269,14 +277,6 @@ fn run_node(data_dir: &DataDir, args: &NodeArgs, json: bool, up: bool) -> Result
             println!("Ômega node running as {} ({})", info.name, info.user_id);
             println!("local API: {api}");
             println!("your card (give it to your contacts):\n{}", info.card);
-            if up {
-                print_qr(&info.card);
-                println!();
-                println!("Chat from another terminal (same --data-dir / OMEGA_DATA_DIR):");
-                println!("  omega contact add 'omega:...' --alias friend");
-                println!("  omega send friend 'hello'");
-                println!("  omega messages --with friend");
-            }
             println!("Press Ctrl-C to stop.");
         }
         signals.wait().await;

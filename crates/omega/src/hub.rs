@@ -16,11 +16,11 @@ use crate::commands::{Signals, runtime};
 
 const INFO_FILE: &str = "hub.json";
 
-fn hub_dir(data_dir: &DataDir) -> PathBuf {
+pub(crate) fn hub_dir(data_dir: &DataDir) -> PathBuf {
     data_dir.root().join("hub")
 }
 
-fn options(data_dir: &DataDir, db: Option<&str>) -> HubOptions {
+pub(crate) fn options(data_dir: &DataDir, db: Option<&str>) -> HubOptions {
     let dir = hub_dir(data_dir);
     let db = db.map_or_else(
         || format!("sqlite://{}", dir.join("hub.db").display()),
@@ -38,20 +38,49 @@ pub fn run(data_dir: &DataDir, args: HubArgs, json: bool) -> Result<()> {
     }
 }
 
+/// A hub started by [`start`]; [`Started::stop`] shuts it down and removes `hub.json`.
+pub struct Started {
+    pub hub: Hub,
+    pub running: omega_hub::RunningHub,
+    /// `http://ADDR`.
+    pub url: String,
+    info_path: PathBuf,
+}
+
+impl Started {
+    pub async fn stop(self) {
+        let _ = std::fs::remove_file(&self.info_path);
+        self.running.shutdown().await;
+        self.hub.db().close().await;
+    }
+}
+
+/// Opens the hub and serves it on `http`, writing `hub.json`.
+pub async fn start(options: &HubOptions, http: std::net::SocketAddr) -> Result<Started> {
+    let hub = Hub::open(options.clone()).await?;
+    let running = hub.serve(http).await?;
+    let url = format!("http://{}", running.addr());
+    let info_path = options.data_dir.join(INFO_FILE);
+    let info = json!({ "http": url, "pid": std::process::id() });
+    let tmp = options.data_dir.join("hub.json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&info)?)?;
+    std::fs::rename(&tmp, &info_path)?;
+    Ok(Started {
+        hub,
+        running,
+        url,
+        info_path,
+    })
+}
+
 fn serve(options: HubOptions, http: std::net::SocketAddr, json: bool) -> Result<()> {
     runtime()?.block_on(async {
-        let hub = Hub::open(options.clone()).await?;
-        let running = hub.serve(http).await?;
+        let started = start(&options, http).await?;
         let signals = Signals::install()?;
         #[cfg(unix)]
         let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
             .context("cannot handle SIGHUP")?;
-        let url = format!("http://{}", running.addr());
-        let info_path = options.data_dir.join(INFO_FILE);
-        let info = json!({ "http": url, "pid": std::process::id() });
-        let tmp = options.data_dir.join("hub.json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(&info)?)?;
-        std::fs::rename(&tmp, &info_path)?;
+        let url = &started.url;
         if json {
             println!("{}", json!({ "event": "started", "http": url, "config": options.config_path() }));
         } else {
@@ -68,7 +97,7 @@ fn serve(options: HubOptions, http: std::net::SocketAddr, json: bool) -> Result<
                 tokio::select! {
                     () = &mut wait => break,
                     _ = hangup.recv() => {
-                        match hub.reload_config().await {
+                        match started.hub.reload_config().await {
                             Ok(version) => tracing::info!(version, "configuration reloaded"),
                             Err(error) => tracing::error!(error = format!("{error:#}"), "configuration reload refused"),
                         }
@@ -81,9 +110,7 @@ fn serve(options: HubOptions, http: std::net::SocketAddr, json: bool) -> Result<
                 break;
             }
         }
-        let _ = std::fs::remove_file(&info_path);
-        running.shutdown().await;
-        hub.db().close().await;
+        started.stop().await;
         Ok(())
     })
 }

@@ -8,11 +8,15 @@ mod bench_ingest;
 mod bench_leads;
 mod bench_mailbox;
 mod bench_peers;
+mod chat;
 mod cli;
 mod client;
 mod commands;
+mod demo;
 mod hub;
+mod open;
 mod server;
+mod up;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -58,7 +58,25 @@ fn load_or_create_key(dir: &Path) -> Result<Keypair> {
     }
 }
 
-pub fn run(data_dir: &DataDir, args: &ServerArgs, json: bool) -> Result<()> {
+/// A server started by [`start`]: stop it with [`Started::stop`], which also removes
+/// `server.json`.
+pub struct Started {
+    pub server: Server<omega_store::server::AnyServerStore>,
+    /// `{"peer_id", "listen_addrs": [full multiaddrs], "http"}`, as written to `server.json`.
+    pub info: serde_json::Value,
+    pub backend: &'static str,
+    info_path: std::path::PathBuf,
+}
+
+impl Started {
+    pub async fn stop(self) {
+        let _ = std::fs::remove_file(&self.info_path);
+        self.server.shutdown().await;
+    }
+}
+
+/// Starts a server keeping its key, database and `server.json` in `root`.
+pub async fn start(root: &Path, args: &ServerArgs) -> Result<Started> {
     let listen = args
         .listen
         .iter()
@@ -67,8 +85,8 @@ pub fn run(data_dir: &DataDir, args: &ServerArgs, json: bool) -> Result<()> {
                 .with_context(|| format!("invalid --listen address {addr:?} (expected a multiaddr like /ip4/0.0.0.0/tcp/4040)"))
         })
         .collect::<Result<Vec<libp2p::Multiaddr>>>()?;
-    let root = data_dir.root().to_path_buf();
-    let keypair = load_or_create_key(&root)?;
+    std::fs::create_dir_all(root).with_context(|| format!("cannot create {}", root.display()))?;
+    let keypair = load_or_create_key(root)?;
     let db = args
         .db
         .clone()
@@ -80,44 +98,61 @@ pub fn run(data_dir: &DataDir, args: &ServerArgs, json: bool) -> Result<()> {
         rate_burst: f64::from(args.rate_burst),
         ..Limits::default()
     };
+    let store = omega_store::server::open_server_store(&db)
+        .await
+        .with_context(|| "cannot open the server database")?;
+    let backend = store.backend();
+    let mut config = ServerConfig::new(keypair, listen);
+    config.http = Some(args.http);
+    config.limits = limits;
+    config.clock = Arc::new(SystemClock);
+    let server = Server::start(config, store).await?;
+    let listen_addrs: Vec<String> = server
+        .listen_addrs()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let http = server.http_addr().map(|addr| addr.to_string());
+    let info = json!({
+        "peer_id": server.peer_id().to_string(),
+        "listen_addrs": listen_addrs,
+        "http": http,
+    });
+    let info_path = root.join(INFO_FILE);
+    let tmp = root.join("server.json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&info)?)?;
+    std::fs::rename(&tmp, &info_path)?;
+    Ok(Started {
+        server,
+        info,
+        backend,
+        info_path,
+    })
+}
+
+pub fn run(data_dir: &DataDir, args: &ServerArgs, json: bool) -> Result<()> {
+    let root = data_dir.root().to_path_buf();
     runtime()?.block_on(async {
-        let store = omega_store::server::open_server_store(&db)
-            .await
-            .with_context(|| "cannot open the server database")?;
-        let backend = store.backend();
-        let mut config = ServerConfig::new(keypair, listen);
-        config.http = Some(args.http);
-        config.limits = limits;
-        config.clock = Arc::new(SystemClock);
-        let server = Server::start(config, store).await?;
+        let started = start(&root, args).await?;
         let signals = Signals::install()?;
-        let listen_addrs: Vec<String> = server.listen_addrs().iter().map(ToString::to_string).collect();
-        let http = server.http_addr().map(|addr| addr.to_string());
-        let info = json!({
-            "peer_id": server.peer_id().to_string(),
-            "listen_addrs": listen_addrs,
-            "http": http,
-        });
-        let path = root.join(INFO_FILE);
-        let tmp = root.join("server.json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(&info)?)?;
-        std::fs::rename(&tmp, &path)?;
+        let info = &started.info;
+        let backend = started.backend;
         if json {
             println!("{}", json!({"event": "started", "peer_id": info["peer_id"], "listen_addrs": info["listen_addrs"], "http": info["http"], "db": backend}));
         } else {
-            println!("Ômega server {} ({backend} storage)", server.peer_id());
+            println!("Ômega server {} ({backend} storage)", info["peer_id"].as_str().unwrap_or_default());
+            let listen_addrs: Vec<&str> = info["listen_addrs"].as_array().into_iter().flatten().filter_map(|addr| addr.as_str()).collect();
             for addr in &listen_addrs {
                 println!("  listening on {addr}");
             }
-            if let Some(http) = &http {
+            if let Some(http) = info["http"].as_str() {
                 println!("  http: http://{http}/health  http://{http}/metrics");
             }
-            println!("Nodes join with: omega node --bootstrap {}", listen_addrs.first().map_or("", String::as_str));
+            println!("Nodes join with: omega node --bootstrap {}", listen_addrs.first().copied().unwrap_or(""));
             println!("Press Ctrl-C to stop.");
         }
         signals.wait().await;
-        let _ = std::fs::remove_file(&path);
-        server.shutdown().await;
+        started.stop().await;
         Ok::<(), anyhow::Error>(())
     })
 }

@@ -288,3 +288,44 @@ fn event_stream_carries_new_messages_and_status_changes() {
         "invalid_query",
     );
 }
+
+#[test]
+fn node_stops_cleanly_while_a_client_holds_the_event_stream_open() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("solo");
+    let mut node = start(&dir, "solo");
+    let mut events = agent()
+        .get(format!("{}/v1/events", node.url))
+        .header("Authorization", &format!("Bearer {}", node.token))
+        .call()
+        .unwrap();
+    assert_eq!(events.status().as_u16(), 200);
+    let reader = std::thread::spawn(move || {
+        // Reads until the node ends the stream.
+        let mut sink = Vec::new();
+        let _ = events.body_mut().as_reader().read_to_end(&mut sink);
+    });
+    let status = Command::new("kill")
+        .args(["-TERM", &node.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // A hang here is the bug: the shutdown waited for the stream's client to go away.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let exit = loop {
+        if let Some(exit) = node.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the node did not stop while an event stream was open"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "{exit:?}");
+    reader.join().unwrap();
+    assert!(
+        !dir.join("api.json").exists(),
+        "a clean stop removes api.json"
+    );
+}

@@ -2,6 +2,7 @@
 //! headers, a JSON log line and metrics per request), the bearer-credential extractor (with the
 //! per-token limit), the JSON body extractor (400/413/415 with what is wrong), and the router.
 
+mod console;
 mod inbox_ops;
 mod routes;
 
@@ -28,7 +29,7 @@ use crate::store::now_ms;
 /// The whole HTTP surface of the hub.
 pub fn router(hub: Hub) -> Router {
     let body_limit = hub.config().http.body_limit_bytes;
-    let (api, openapi) = inbox_ops::api(routes::api(OpenApiRouter::new())).split_for_parts();
+    let (api, openapi) = api_routes().split_for_parts();
     let openapi_json = openapi.to_json().unwrap_or_else(|_| "{}".into());
     api.route(
         "/api/openapi.json",
@@ -39,15 +40,32 @@ pub fn router(hub: Hub) -> Router {
             )
         }),
     )
+    // The console lives at `/console/` (its page loads `./console.js`): `/` and `/console`
+    // lead there.
+    .nest_service(
+        "/console/",
+        omega_web::router::<()>(omega_web::CONSOLE)
+            .fallback(|| async { HubError::not_found("console file") }),
+    )
+    .route("/", axum::routing::get(to_console))
+    .route("/console", axum::routing::get(to_console))
     .fallback(|| async { HubError::not_found("route") })
     .layer(DefaultBodyLimit::max(body_limit))
     .layer(middleware::from_fn_with_state(hub.clone(), gateway))
     .with_state(hub)
 }
 
+async fn to_console() -> axum::response::Redirect {
+    axum::response::Redirect::to("/console/")
+}
+
 /// The OpenAPI document (also served at `/api/openapi.json`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    inbox_ops::api(routes::api(OpenApiRouter::new())).into_openapi()
+    api_routes().into_openapi()
+}
+
+fn api_routes() -> OpenApiRouter<Hub> {
+    console::api(inbox_ops::api(routes::api(OpenApiRouter::new())))
 }
 
 fn request_id(headers: &HeaderMap) -> String {
@@ -139,6 +157,9 @@ async fn gateway(
         next.run(request).instrument(span).await
     };
 
+    // The console's origin: every answer (pages, assets, API) carries the strict CSP, no
+    // framing, no referrer.
+    omega_web::secure(&mut response);
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         headers.insert("x-request-id", value);

@@ -48,7 +48,6 @@ pub(super) fn api(router: OpenApiRouter<Hub>) -> OpenApiRouter<Hub> {
         .routes(routes!(audit_inclusion))
         .routes(routes!(audit_consistency))
         .routes(routes!(channels, create_channel))
-        .routes(routes!(conversations))
         .routes(routes!(conversation_messages))
         .routes(routes!(webhook, webhook_verification))
         .routes(routes!(privacy, set_privacy))
@@ -795,50 +794,6 @@ async fn create_channel(
     Ok((
         StatusCode::CREATED,
         Json(hub.create_channel(&principal, body).await?),
-    ))
-}
-
-#[derive(Serialize, ToSchema)]
-struct ConversationView {
-    id: String,
-    channel_id: String,
-    /// The normalized chat address key (e.g. `tel:+5511…`, `tg:42`, `wa-group:…`).
-    chat: String,
-    contact_id: String,
-    is_group: bool,
-    last_message_ms: i64,
-    /// The contact's lead score (0–100), once scored.
-    lead_score: Option<i64>,
-}
-
-/// Conversations of my tenant, most recent first (personal data: audited).
-#[utoipa::path(get, path = "/api/v1/conversations", tag = "inbox", security(("bearer" = [])),
-    responses((status = 200, body = Vec<ConversationView>), (status = 403, body = ErrorBody)))]
-async fn conversations(
-    State(hub): State<Hub>,
-    Authed(principal): Authed,
-) -> Result<Json<Vec<ConversationView>>, HubError> {
-    principal.require(Scope::InboxRead)?;
-    let rows = hub.db().tenant(&principal.tenant).conversations().await?;
-    hub.audit()
-        .append(
-            principal
-                .event("personal_data.read")
-                .target("conversations"),
-        )
-        .await?;
-    Ok(Json(
-        rows.into_iter()
-            .map(|row| ConversationView {
-                id: row.id,
-                channel_id: row.channel_id,
-                chat: row.chat_key,
-                contact_id: row.contact_id,
-                is_group: row.is_group,
-                last_message_ms: row.last_message_ms,
-                lead_score: row.lead_score,
-            })
-            .collect(),
     ))
 }
 

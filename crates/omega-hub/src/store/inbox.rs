@@ -52,6 +52,8 @@ pub struct ConversationRow {
     pub last_message_ms: i64,
     /// The contact's lead score, when listed with it.
     pub lead_score: Option<i64>,
+    /// The member handling it, if any.
+    pub assignee_id: Option<String>,
 }
 
 /// What [`TenantDb::apply_message`] stored.
@@ -106,6 +108,7 @@ pub(super) fn conversation_row(row: &sqlx::any::AnyRow) -> Result<ConversationRo
         lead_score: sqlx::Row::try_get::<Option<i64>, _>(row, "lead_score")
             .ok()
             .flatten(),
+        assignee_id: col(row, "assignee_id")?,
     })
 }
 
@@ -406,6 +409,38 @@ impl TenantDb<'_> {
             .execute(&mut *tx)
             .await?;
         }
+        // Two first messages of one person processed at once (PostgreSQL runs them in
+        // parallel): the one whose address row landed first owns the person; the other
+        // folds its new contact into that one.
+        let (contact_id, new_contact) = if new_contact {
+            let owner: String = sqlx::query_scalar(
+                "SELECT contact_id FROM contact_addresses WHERE tenant_id = $1 AND address_key = $2",
+            )
+            .bind(self.tid())
+            .bind(&keys[0])
+            .fetch_one(&mut *tx)
+            .await?;
+            if owner == contact_id {
+                (contact_id, true)
+            } else {
+                sqlx::query(
+                    "UPDATE contact_addresses SET contact_id = $3 WHERE tenant_id = $1 AND contact_id = $2",
+                )
+                .bind(self.tid())
+                .bind(&contact_id)
+                .bind(&owner)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM contacts WHERE tenant_id = $1 AND id = $2")
+                    .bind(self.tid())
+                    .bind(&contact_id)
+                    .execute(&mut *tx)
+                    .await?;
+                (owner, false)
+            }
+        } else {
+            (contact_id, false)
+        };
         let chat_key = message.chat.key();
         let new_conversation = uuid::Uuid::now_v7().to_string();
         sqlx::query(
@@ -533,18 +568,6 @@ impl TenantDb<'_> {
         .await?
         .rows_affected();
         Ok((changed == 1).then_some((id, conversation, next)))
-    }
-
-    pub async fn conversations(&self) -> Result<Vec<ConversationRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT c.*, l.score AS lead_score FROM conversations c LEFT JOIN leads l \
-             ON l.tenant_id = c.tenant_id AND l.contact_id = c.contact_id \
-             WHERE c.tenant_id = $1 ORDER BY c.last_message_ms DESC, c.id",
-        )
-        .bind(self.tid())
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(conversation_row).collect()
     }
 
     /// Messages of one conversation of this tenant, oldest first (`None` if not this tenant's).

@@ -4,6 +4,7 @@
 //! Tenant-owned rows are reached only through [`TenantDb`], a handle bound to one tenant id:
 //! every one of its queries filters on that id, so a handler cannot forget the tenant.
 
+mod console;
 mod global;
 mod inbox;
 mod leads;
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub use console::{AssigneeFilter, ConversationFilter, ConversationSummary, DayCount, ScoreBucket};
 pub(crate) use inbox::channel_tenant;
 pub use inbox::{
     ChannelRow, ConversationRow, InboundRow, InboxMessageRow, PrivacySettings, StoredMessage,
@@ -57,6 +59,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../../migrations/0003_privacy.sql")),
     (4, include_str!("../../migrations/0004_inbox_ops.sql")),
     (5, include_str!("../../migrations/0005_locked_chats.sql")),
+    (6, include_str!("../../migrations/0006_console.sql")),
 ];
 
 /// The hub database (a pool).

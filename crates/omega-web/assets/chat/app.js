@@ -1,1 +1,605 @@
-placeholder
+// Ômega web chat: a plain ES module, no framework, no build step. It talks to the node's local
+// API on this same origin, authenticated by the HttpOnly session cookie that `omega open` set up,
+// and sends the session's CSRF token with every request that changes something.
+//
+// Rule: text that comes from the network (messages, names, cards) enters the page only through
+// textContent or text nodes, never as HTML.
+
+const TICKS = {
+  queued: ['◷', 'queued'],
+  sent: ['✓', 'sent'],
+  delivered: ['✓✓', 'delivered'],
+  read: ['✓✓', 'read'],
+  failed: ['!', 'failed: it will not be retried'],
+};
+const RANK = { queued: 0, failed: 1, sent: 2, delivered: 3, read: 4 };
+const THEME_KEY = 'omega-theme';
+const MESSAGE_LIMIT = 500;
+
+const state = {
+  csrf: null,
+  me: null, // { user_id, name }
+  conversations: [], // from GET /v1/conversations
+  current: null, // user id of the open conversation
+  messages: new Map(), // user id -> [Message], oldest first
+  events: null,
+  retryMs: 1000,
+};
+
+const $ = (id) => document.getElementById(id);
+
+// ---- small helpers -----------------------------------------------------------------------------
+
+/** Creates an element; string children become text nodes (never parsed as HTML). */
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name === 'class') node.className = value;
+    else if (name === 'text') node.textContent = value;
+    else node.setAttribute(name, value === true ? '' : String(value));
+  }
+  for (const child of children) {
+    if (child !== undefined && child !== null && child !== false) node.append(child);
+  }
+  return node;
+}
+
+class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+async function api(method, path, body) {
+  const headers = { Accept: 'application/json' };
+  if (method !== 'GET') {
+    headers['Content-Type'] = 'application/json';
+    if (state.csrf) headers['X-CSRF-Token'] = state.csrf;
+  }
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: 'same-origin',
+      cache: 'no-store',
+    });
+  } catch (error) {
+    throw new ApiError(0, 'network', 'The node does not answer (is `omega node` still running?)');
+  }
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {}
+  if (!response.ok) {
+    const error = new ApiError(
+      response.status,
+      data?.error?.code ?? 'http',
+      data?.error?.message ?? `request failed (${response.status})`,
+    );
+    if (response.status === 401) showLoginNeeded();
+    throw error;
+  }
+  return data;
+}
+
+const path = (name) => encodeURIComponent(name);
+
+function formatTime(ms) {
+  if (!ms) return '';
+  const date = new Date(ms);
+  const now = new Date();
+  const sameDay = date.toDateString() === now.toDateString();
+  return sameDay
+    ? date.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' })
+    : date.toLocaleDateString([], { day: 'numeric', month: 'short' });
+}
+
+function peerOf(message) {
+  return message.direction === 'in' ? message.from : message.to;
+}
+
+function initial(name) {
+  return ([...(name || '?').trim()][0] || '?').toUpperCase();
+}
+
+function showError(node, error) {
+  node.textContent = error ? error.message || String(error) : '';
+  node.hidden = !error;
+}
+
+// ---- screens -----------------------------------------------------------------------------------
+
+function showLoginNeeded() {
+  $('loading').hidden = true;
+  $('app').hidden = true;
+  $('login-needed').hidden = false;
+  for (const dialog of document.querySelectorAll('dialog[open]')) dialog.close();
+  if (state.events) {
+    state.events.close();
+    state.events = null;
+  }
+}
+
+function showApp() {
+  $('loading').hidden = true;
+  $('login-needed').hidden = true;
+  $('app').hidden = false;
+}
+
+// ---- theme -------------------------------------------------------------------------------------
+
+function applyTheme() {
+  const stored = localStorage.getItem(THEME_KEY);
+  if (stored === 'dark' || stored === 'light') document.documentElement.dataset.theme = stored;
+  else delete document.documentElement.dataset.theme;
+}
+
+function effectiveTheme() {
+  const forced = document.documentElement.dataset.theme;
+  if (forced) return forced;
+  return matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light';
+}
+
+function toggleTheme() {
+  localStorage.setItem(THEME_KEY, effectiveTheme() === 'dark' ? 'light' : 'dark');
+  applyTheme();
+}
+
+// ---- conversation list -------------------------------------------------------------------------
+
+async function loadConversations() {
+  state.conversations = await api('GET', '/v1/conversations');
+  renderConversations();
+  renderChatHeader();
+}
+
+let conversationsTimer = null;
+/** Reloads the list soon (many events in a burst cause one request). */
+function refreshConversationsSoon() {
+  clearTimeout(conversationsTimer);
+  conversationsTimer = setTimeout(() => loadConversations().catch(() => {}), 150);
+}
+
+function renderConversations() {
+  const list = $('conversations');
+  const items = state.conversations.map((conversation) => {
+    const preview = el('span', { class: 'preview' });
+    if (conversation.last_text === null || conversation.last_text === undefined) {
+      preview.textContent = 'No messages yet';
+      preview.classList.add('muted');
+    } else {
+      if (conversation.last_direction === 'out') {
+        preview.append(tick(conversation.last_status), ' ');
+      }
+      preview.append(document.createTextNode(conversation.last_text.split('\n')[0]));
+    }
+    const unread =
+      conversation.unread > 0
+        ? el('span', {
+            class: 'unread',
+            text: conversation.unread > 99 ? '99+' : String(conversation.unread),
+            'aria-label': `${conversation.unread} unread`,
+          })
+        : null;
+    const button = el(
+      'button',
+      {
+        type: 'button',
+        class: 'conversation',
+        'aria-current': conversation.user_id === state.current ? 'true' : null,
+      },
+      el('span', { class: 'avatar', 'aria-hidden': 'true', text: initial(conversation.peer) }),
+      el(
+        'span',
+        { class: 'conversation-main' },
+        el(
+          'span',
+          { class: 'conversation-top' },
+          el('span', { class: 'name', text: conversation.peer }),
+          conversation.verified ? el('span', { class: 'verified-mark', title: 'verified', text: '✔' }) : null,
+          el('span', { class: 'time', text: formatTime(conversation.last_timestamp) }),
+        ),
+        el('span', { class: 'conversation-bottom' }, preview, unread),
+      ),
+    );
+    button.addEventListener('click', () => openConversation(conversation.user_id));
+    return el('li', { 'data-user-id': conversation.user_id }, button);
+  });
+  list.replaceChildren(...items);
+  $('no-contacts').hidden = state.conversations.length > 0;
+}
+
+function conversation(userId) {
+  return state.conversations.find((c) => c.user_id === userId);
+}
+
+// ---- chat view ---------------------------------------------------------------------------------
+
+function tick(status) {
+  const [symbol, label] = TICKS[status] ?? ['', status];
+  return el('span', { class: 'tick', 'data-status': status, title: label, 'aria-label': label, text: symbol });
+}
+
+async function openConversation(userId) {
+  state.current = userId;
+  document.body.classList.add('chat-open');
+  $('chat-empty').hidden = true;
+  $('chat-view').hidden = false;
+  showError($('send-error'), null);
+  // Events that arrive while the history loads are kept here and merged in.
+  if (!state.messages.has(userId)) state.messages.set(userId, []);
+  renderConversations();
+  renderChatHeader();
+  renderMessages(true);
+  try {
+    await loadMessages(userId);
+    if (state.current !== userId) return;
+    renderMessages(true);
+    await markReadIfVisible();
+  } catch (error) {
+    showError($('send-error'), error);
+  }
+  if (matchMedia('(min-width: 701px)').matches) $('composer-text').focus();
+}
+
+/** Fetches a conversation's history and merges it with what events already brought. */
+async function loadMessages(userId) {
+  const fetched = await api('GET', `/v1/messages?with=${path(userId)}&limit=${MESSAGE_LIMIT}`);
+  const known = state.messages.get(userId) ?? [];
+  const key = (message) => `${message.direction}:${message.message_id}`;
+  const byKey = new Map(known.map((message) => [key(message), message]));
+  const merged = fetched.map((message) => {
+    const seen = byKey.get(key(message));
+    byKey.delete(key(message));
+    // A status event may have overtaken the history request; statuses only move forward.
+    return seen && (RANK[seen.status] ?? 0) > (RANK[message.status] ?? 0) ? seen : message;
+  });
+  merged.push(...byKey.values());
+  state.messages.set(userId, merged);
+}
+
+function closeConversation() {
+  state.current = null;
+  document.body.classList.remove('chat-open');
+  $('chat-view').hidden = true;
+  $('chat-empty').hidden = false;
+  renderConversations();
+}
+
+function renderChatHeader() {
+  if (!state.current) return;
+  const current = conversation(state.current);
+  $('peer-name').textContent = current ? current.peer : state.current;
+  $('peer-id').textContent = current && current.peer !== current.name ? current.name : '';
+  $('peer-verified').hidden = !current?.verified;
+}
+
+function messageItem(message) {
+  const footer = el('span', { class: 'meta' }, el('time', { text: formatTime(message.timestamp) }));
+  if (message.direction === 'out') footer.append(tick(message.status));
+  const text = el('p', { class: 'text' });
+  text.textContent = message.text;
+  return el(
+    'li',
+    {
+      class: `message ${message.direction}`,
+      'data-message-id': message.message_id,
+      'data-status': message.status,
+    },
+    el('div', { class: 'bubble' }, text, footer),
+  );
+}
+
+function renderMessages(toBottom) {
+  const list = $('messages');
+  const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+  const messages = state.messages.get(state.current) ?? [];
+  list.replaceChildren(...messages.map(messageItem));
+  if (toBottom || nearBottom) list.scrollTop = list.scrollHeight;
+}
+
+function addMessage(message) {
+  const peer = peerOf(message);
+  const messages = state.messages.get(peer);
+  if (!messages) return;
+  const existing = messages.findIndex(
+    (m) => m.message_id === message.message_id && m.direction === message.direction,
+  );
+  if (existing < 0) messages.push(message);
+  else if ((RANK[message.status] ?? 0) >= (RANK[messages[existing].status] ?? 0)) messages[existing] = message;
+  if (peer === state.current) renderMessages(message.direction === 'out');
+}
+
+function updateStatus(messageId, status) {
+  let shown = status;
+  for (const messages of state.messages.values()) {
+    for (const message of messages) {
+      if (message.message_id !== messageId || message.direction !== 'out') continue;
+      // Statuses only move forward, whatever order the answers arrive in.
+      if ((RANK[status] ?? 0) > (RANK[message.status] ?? 0)) message.status = status;
+      shown = message.status;
+    }
+  }
+  const item = document.querySelector(`.message.out[data-message-id="${CSS.escape(messageId)}"]`);
+  if (item) {
+    item.dataset.status = shown;
+    item.querySelector('.tick')?.replaceWith(tick(shown));
+  }
+}
+
+let marking = false;
+let markAgain = false;
+/** Marks the open conversation read when the page is visible and something in it is unread. */
+async function markReadIfVisible() {
+  const userId = state.current;
+  if (!userId || document.visibilityState !== 'visible' || $('app').hidden) return;
+  if (marking) {
+    markAgain = true; // a message arrived while a mark was on its way
+    return;
+  }
+  const current = conversation(userId);
+  const messages = state.messages.get(userId) ?? [];
+  const unreadHere = messages.some((m) => m.direction === 'in' && m.status !== 'read');
+  if (!unreadHere && !(current && current.unread > 0)) return;
+  marking = true;
+  // Only what is here now is marked; later arrivals wait for the next round.
+  const marked = messages.filter((m) => m.direction === 'in' && m.status !== 'read');
+  try {
+    await api('POST', `/v1/conversations/${path(userId)}/read`, {});
+    for (const message of marked) message.status = 'read';
+    if (current) current.unread = 0;
+    renderConversations();
+  } catch {
+    // Tried again on the next event or focus; nothing to tell the user.
+  } finally {
+    marking = false;
+  }
+  if (markAgain) {
+    markAgain = false;
+    await markReadIfVisible();
+  }
+}
+
+async function send(event) {
+  event.preventDefault();
+  const input = $('composer-text');
+  const text = input.value;
+  if (!text.trim() || !state.current) return;
+  const button = $('send');
+  button.disabled = true;
+  try {
+    const message = await api('POST', '/v1/messages', { to: state.current, text });
+    input.value = '';
+    showError($('send-error'), null);
+    addMessage(message);
+    refreshConversationsSoon();
+  } catch (error) {
+    showError($('send-error'), error);
+  } finally {
+    button.disabled = false;
+    input.focus();
+  }
+}
+
+function composerKey(event) {
+  if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    $('composer').requestSubmit();
+  }
+}
+
+// ---- live updates ------------------------------------------------------------------------------
+
+function connectEvents() {
+  if (state.events) state.events.close();
+  const events = new EventSource('/v1/events');
+  state.events = events;
+  events.addEventListener('open', () => {
+    state.retryMs = 1000;
+    $('connection').hidden = true;
+    // Catch up with whatever happened while disconnected.
+    resync();
+  });
+  events.addEventListener('message', (event) => {
+    let data;
+    try {
+      data = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    if (data.type === 'message') {
+      addMessage(data.message);
+      if (!conversation(peerOf(data.message))) refreshConversationsSoon();
+      if (data.message.direction === 'in' && peerOf(data.message) === state.current) {
+        markReadIfVisible().then(refreshConversationsSoon);
+      } else {
+        refreshConversationsSoon();
+      }
+    } else if (data.type === 'status') {
+      updateStatus(data.message_id, data.status);
+      refreshConversationsSoon();
+    }
+  });
+  events.addEventListener('error', () => {
+    if (events.readyState !== EventSource.CLOSED) {
+      $('connection').hidden = false;
+      return; // the browser retries by itself
+    }
+    // Closed for good (e.g. the node restarted or the session ended): check, then retry.
+    $('connection').hidden = false;
+    if (state.events !== events) return;
+    state.events = null;
+    const wait = state.retryMs;
+    state.retryMs = Math.min(state.retryMs * 2, 15000);
+    setTimeout(async () => {
+      try {
+        await api('GET', '/v1/web/session');
+        connectEvents();
+      } catch (error) {
+        if (error.status !== 401) setTimeout(() => connectEvents(), 0);
+      }
+    }, wait);
+  });
+}
+
+async function resync() {
+  try {
+    await loadConversations();
+    if (state.current) {
+      const userId = state.current;
+      await loadMessages(userId);
+      if (state.current === userId) {
+        renderMessages(false);
+        await markReadIfVisible();
+      }
+    }
+  } catch {}
+}
+
+// ---- dialogs -----------------------------------------------------------------------------------
+
+function openAdd() {
+  $('add-form').reset();
+  showError($('add-error'), null);
+  $('add-dialog').showModal();
+  $('add-card').focus();
+}
+
+async function addContact(event) {
+  event.preventDefault();
+  const card = $('add-card').value.replace(/\s+/g, '');
+  const alias = $('add-alias').value.trim();
+  if (!card) return;
+  $('add-submit').disabled = true;
+  try {
+    const contact = await api('POST', '/v1/contacts', { card, alias: alias || null });
+    $('add-dialog').close();
+    await loadConversations();
+    await openConversation(contact.user_id);
+  } catch (error) {
+    showError($('add-error'), error);
+  } finally {
+    $('add-submit').disabled = false;
+  }
+}
+
+async function openMe() {
+  try {
+    const me = await api('GET', '/v1/id');
+    $('me-card-name').textContent = me.name;
+    $('me-user-id').textContent = me.user_id;
+    $('me-fingerprint').textContent = me.fingerprint;
+    $('me-card').value = me.card;
+    $('copy-card').textContent = 'Copy card';
+    $('me-dialog').showModal();
+  } catch {}
+}
+
+async function copyCard() {
+  const card = $('me-card');
+  try {
+    await navigator.clipboard.writeText(card.value);
+  } catch {
+    card.select();
+    document.execCommand('copy');
+  }
+  $('copy-card').textContent = 'Copied ✓';
+}
+
+async function openSafety() {
+  if (!state.current) return;
+  showError($('safety-error'), null);
+  $('safety-input').value = '';
+  try {
+    const contact = await api('GET', `/v1/contacts/${path(state.current)}`);
+    renderSafety(contact);
+    $('safety-dialog').showModal();
+  } catch (error) {
+    showError($('send-error'), error);
+  }
+}
+
+function renderSafety(contact) {
+  $('safety-peer').textContent = contact.alias ?? contact.name;
+  $('safety-number').textContent = contact.safety_number;
+  $('safety-state').textContent = contact.verified
+    ? '✔ You marked this contact verified.'
+    : 'Not verified yet.';
+  $('mark-verified').hidden = contact.verified;
+  $('safety-check').hidden = contact.verified;
+}
+
+async function markVerified(event) {
+  event.preventDefault();
+  const entered = $('safety-input').value.trim();
+  try {
+    const contact = await api('POST', `/v1/contacts/${path(state.current)}/verify`, {
+      safety_number: entered || null,
+    });
+    showError($('safety-error'), null);
+    renderSafety(contact);
+    const current = conversation(contact.user_id);
+    if (current) current.verified = contact.verified;
+    renderConversations();
+    renderChatHeader();
+  } catch (error) {
+    showError($('safety-error'), error);
+  }
+}
+
+async function logout() {
+  try {
+    await api('POST', '/v1/web/logout', {});
+  } catch {}
+  showLoginNeeded();
+}
+
+// ---- start -------------------------------------------------------------------------------------
+
+function wire() {
+  $('theme-toggle').addEventListener('click', toggleTheme);
+  $('show-add').addEventListener('click', openAdd);
+  $('add-form').addEventListener('submit', addContact);
+  $('add-cancel').addEventListener('click', () => $('add-dialog').close());
+  $('show-me').addEventListener('click', openMe);
+  $('copy-card').addEventListener('click', copyCard);
+  $('me-close').addEventListener('click', () => $('me-dialog').close());
+  $('show-safety').addEventListener('click', openSafety);
+  $('safety-form').addEventListener('submit', markVerified);
+  $('safety-close').addEventListener('click', () => $('safety-dialog').close());
+  $('logout').addEventListener('click', logout);
+  $('back').addEventListener('click', closeConversation);
+  $('composer').addEventListener('submit', send);
+  $('composer-text').addEventListener('keydown', composerKey);
+  document.addEventListener('visibilitychange', () => markReadIfVisible());
+  window.addEventListener('focus', () => markReadIfVisible());
+  matchMedia('(prefers-color-scheme: dark)').addEventListener('change', applyTheme);
+}
+
+async function start() {
+  applyTheme();
+  wire();
+  let session;
+  try {
+    session = await api('GET', '/v1/web/session');
+  } catch (error) {
+    if (error.status !== 401) {
+      $('loading').replaceChildren(el('p', { class: 'error', text: error.message }));
+    }
+    return;
+  }
+  state.csrf = session.csrf;
+  state.me = session;
+  $('me-name').textContent = session.name;
+  document.title = `Ômega — ${session.name}`;
+  showApp();
+  await loadConversations().catch(() => {});
+  connectEvents();
+}
+
+start();
