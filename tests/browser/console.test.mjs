@@ -1,14 +1,15 @@
 // The hub console in a real browser: sign-in with password and TOTP, a WhatsApp (WPPConnect)
 // message arriving live with its lead score, a reply sent once through a fake WPPConnect server
 // and turning "sent", a hostile message rendered as text, a device revoked from the security
-// center, the audit log verified in the browser, and screenshots of every screen.
+// center, members managed (role, devices, disable/enable), two-factor enrolment with its QR code,
+// the EN/PT switch, the audit log verified in the browser, and screenshots of every screen.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { createHmac } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startOmega, runOmega, tempDir, launchBrowser, screenshot, eventually, cleanup, onCleanup, repo } from './lib.mjs';
+import { startOmega, runOmega, tempDir, launchBrowser, newPerson, screenshot, eventually, cleanup, onCleanup, repo } from './lib.mjs';
 
 after(cleanup);
 
@@ -372,7 +373,102 @@ test('the hub console, end to end in Chromium', { timeout: 240_000 }, async () =
   await page.fill('#add-member input[name="password"]', 'another long password');
   await page.click('#add-member button[type="submit"]');
   await page.waitForSelector('#members td:has-text("ana@acme.test")');
+  const ANA_PASSWORD = 'another long password';
+  const anaId = await page.getAttribute('#members tr:has-text("ana@acme.test")', 'data-id');
+  const anaRow = `#members tr[data-id="${anaId}"]`;
+  const anaLogin = () => call('POST', '/api/v1/auth/login', { body: { tenant: 'acme', email: 'ana@acme.test', password: ANA_PASSWORD, device_name: 'Ana script' } });
+
+  // Her role changes from her row; her own credential sees it.
+  await page.selectOption(`${anaRow} select[name="role"]`, 'viewer');
+  await page.waitForSelector(`${anaRow} select[name="role"]:not([disabled])`);
+  await eventually('the new role in the list', () => page.$eval(`${anaRow} select[name="role"]`, (choice) => choice.value === 'viewer'));
+  const anaFirst = await anaLogin();
+  assert.equal(anaFirst.status, 200, JSON.stringify(anaFirst.body));
+  const anaMe = await call('GET', '/api/v1/me', { token: anaFirst.body.access_token });
+  assert.equal(anaMe.body.member.role, 'viewer');
+  assert.deepEqual([...anaMe.body.scopes].sort(), ['contacts:read', 'inbox:read', 'leads:read']);
+
+  // The last owner stepping down is refused: the hub's 409 is shown, the role stays.
+  page.once('dialog', (dialog) => dialog.accept());
+  await page.selectOption(`#members tr:has-text("${OWNER}") select[name="role"]`, 'admin');
+  await page.waitForSelector('#members-error:not([hidden])');
+  assert.match(await page.textContent('#members-error'), /at least one active owner.*HTTP 409 conflict/s);
+  assert.equal(await page.$eval(`#members tr:has-text("${OWNER}") select[name="role"]`, (choice) => choice.value), 'owner');
   await screenshot(page, 'console-members');
+
+  // Her devices: the script's sign-in is listed, revoked from here, and refused at once.
+  await page.click(`${anaRow} button[data-action="devices"]`);
+  const anaDevice = `#member-devices tr[data-device="${anaFirst.body.device_id}"]`;
+  await page.waitForSelector(anaDevice);
+  assert.match(await page.textContent(anaDevice), /Ana script/);
+  await page.click(`${anaDevice} button[data-revoke]`);
+  await page.waitForSelector(`#member-devices tr.revoked[data-device="${anaFirst.body.device_id}"]`);
+  assert.equal((await call('GET', '/api/v1/me', { token: anaFirst.body.access_token })).body.error.code, 'device_revoked');
+  await screenshot(page, 'console-member-devices');
+
+  // ---- Ana, in her own browser, signs in in Portuguese and starts two-factor enrolment: the QR
+  // code is an image (an SVG from the enrol answer, shown through a blob: URL).
+  const anaBrowser = await newPerson();
+  const anaPage = await anaBrowser.newPage();
+  await anaPage.setViewportSize({ width: 1100, height: 860 });
+  await anaPage.goto(base + '/console/');
+  await anaPage.waitForSelector('#login-form');
+  await anaPage.click('#login-lang');
+  assert.equal(await anaPage.textContent('#login-submit'), 'Entrar');
+  assert.equal(await anaPage.evaluate(() => document.documentElement.lang), 'pt-BR');
+  await anaPage.fill('#login-tenant', 'acme');
+  await anaPage.fill('#login-email', 'ana@acme.test');
+  await anaPage.fill('#login-password', ANA_PASSWORD);
+  await anaPage.click('#login-submit');
+  await anaPage.waitForSelector('#nav-security');
+  assert.equal(await anaPage.textContent('#nav-inbox [data-i18n]'), 'Caixa de entrada', 'the language chosen at sign-in stays');
+  await anaPage.waitForSelector('#filter-assignee');
+  assert.equal(await anaPage.textContent('#filter-assignee option[value="me"]'), 'Atribuídas a mim');
+  await anaPage.click('#nav-security');
+  await anaPage.click('#totp-enroll');
+  await anaPage.waitForSelector('#totp-qr');
+  await eventually('the 2FA QR image to load', () => anaPage.$eval('#totp-qr', (img) => img.complete && img.naturalWidth > 0));
+  assert.match(await anaPage.getAttribute('#totp-qr', 'src'), /^blob:/);
+  assert.match((await anaPage.textContent('#totp-secret')).replace(/\s+/g, ''), /^[A-Z2-7]{16,}$/, 'the key as text too');
+  await screenshot(anaPage, 'console-totp-enrol');
+
+  // ---- the owner disables her (a confirm step first): her console is signed out and her
+  // sign-in refused; enabled again, she signs in.
+  await page.click(`${anaRow} button[data-action="disable"]`);
+  await page.fill(`${anaRow} input[name="reason"]`, 'on leave');
+  await screenshot(page, 'console-members-confirm');
+  await page.click(`${anaRow} button[data-confirm="disable"]`);
+  await page.waitForSelector(`${anaRow}.disabled button[data-action="enable"]`);
+  const refusedAna = await anaLogin();
+  assert.equal(refusedAna.status, 403, JSON.stringify(refusedAna.body));
+  assert.equal(refusedAna.body.error.code, 'member_disabled');
+  await anaPage.click('#nav-inbox');
+  await anaPage.waitForSelector('#login-form');
+  assert.match(await anaPage.textContent('.login .notice'), /revogada/);
+  // (A department appears meanwhile: the list shows it at its next load.)
+  const department = await page.evaluate(async () => (await import('/console/api.js')).post('/api/v1/departments', { name: 'Vendas' }));
+  await page.click(`${anaRow} button[data-action="enable"]`);
+  await page.click(`${anaRow} button[data-confirm="enable"]`);
+  await page.waitForSelector(`${anaRow}:not(.disabled) button[data-action="disable"]`);
+  const anaBack = await anaLogin();
+  assert.equal(anaBack.status, 200, JSON.stringify(anaBack.body));
+
+  // Her department, from her row.
+  await page.selectOption(`${anaRow} select[name="department"]`, department.id);
+  await eventually('her department', async () => (await call('GET', '/api/v1/me', { token: anaBack.body.access_token })).body.member.department_id === department.id);
+
+  // ---- the EN/PT switch relabels the console, and is remembered.
+  await page.click('#lang');
+  assert.equal(await page.textContent('#nav-inbox [data-i18n]'), 'Caixa de entrada');
+  assert.equal(await page.textContent('#nav-members [data-i18n]'), 'Membros');
+  await page.waitForSelector('#members');
+  assert.equal(await page.textContent('.screen-members h2'), 'Membros e funções');
+  assert.equal(await page.textContent('#logout'), 'Sair');
+  assert.equal(await page.evaluate(() => localStorage.getItem('omega.console.lang')), 'pt');
+  await screenshot(page, 'console-members-pt');
+  await page.click('#lang');
+  assert.equal(await page.textContent('#nav-inbox [data-i18n]'), 'Inbox');
+  await page.waitForSelector('#members td:has-text("ana@acme.test")');
 
   // ---- security center: a second session, revoked from here, gets 401 at once.
   const second = await call('POST', '/api/v1/auth/login', { body: { tenant: 'acme', email: OWNER, password: PASSWORD, totp_code: await totp(), device_name: 'Second laptop' } });

@@ -106,8 +106,11 @@ function stop(child) {
   });
 }
 
-/** Launches Debian's Chromium headless with a fresh profile; closed at cleanup. */
-export async function launchBrowser() {
+/**
+ * Launches Debian's Chromium headless with a fresh profile; closed at cleanup. `args` are added
+ * to Chromium's command line (e.g. a fake camera).
+ */
+export async function launchBrowser({ args = [] } = {}) {
   const profile = tempDir('omega-chromium-');
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: chromiumPath,
@@ -119,6 +122,7 @@ export async function launchBrowser() {
       '--disable-component-update',
       '--disable-sync',
       '--no-first-run',
+      ...args,
     ],
   });
   onCleanup(() => context.close());

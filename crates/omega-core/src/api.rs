@@ -30,10 +30,14 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::BroadcastStream;
 use zeroize::Zeroizing;
 
+use crate::kinds::{Change, Draft};
 use crate::web::{self, SessionRef, WebSessions};
 use crate::{NodeError, NodeHandle};
 
-/// Largest request body the API accepts.
+mod qr;
+
+/// Largest request body the API accepts (pictures sent to `POST /v1/contacts/scan`:
+/// [`crate::scan::MAX_IMAGE_BYTES`]).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// A fresh random API token (hex).
@@ -53,6 +57,8 @@ struct AppState {
     /// Turns true when the node stops: event streams end then, so a graceful shutdown never
     /// waits on an open browser tab or `omega chat`.
     stopping: tokio::sync::watch::Receiver<bool>,
+    /// Permits for reading QR pictures (`POST /v1/contacts/scan`).
+    scans: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -85,15 +91,31 @@ pub fn router(
         local,
         web: Arc::new(Mutex::new(WebSessions::default())),
         stopping,
+        scans: Arc::new(tokio::sync::Semaphore::new(qr::CONCURRENT_SCANS)),
     };
     let authed = Router::new()
         .route("/v1/id", get(id))
+        .route("/v1/id/qr.svg", get(qr::my_card_svg))
         .route("/v1/stats", get(stats))
         .route("/v1/contacts", get(contacts).post(add_contact))
+        // `GET` still finds a contact whose alias is "scan".
+        .route(
+            "/v1/contacts/scan",
+            get(|state: State<AppState>| contact(state, Path("scan".to_owned())))
+                .post(qr::scan_card)
+                .layer(DefaultBodyLimit::max(crate::scan::MAX_IMAGE_BYTES)),
+        )
         .route("/v1/contacts/{name}", get(contact))
         .route("/v1/contacts/{name}/verify", post(verify_contact))
         .route("/v1/messages", get(messages).post(send))
-        .route("/v1/messages/{id}", get(message))
+        .route("/v1/messages/{id}", get(message).delete(delete_message))
+        .route("/v1/messages/{id}/reactions", post(react).delete(unreact))
+        .route("/v1/messages/{id}/edit", post(edit))
+        .route(
+            "/v1/conversations/{name}/timer",
+            axum::routing::put(set_timer),
+        )
+        .route("/v1/search", get(search))
         .route("/v1/conversations", get(conversations))
         .route("/v1/conversations/{name}/read", post(mark_read))
         .route("/v1/events", get(events))
@@ -360,13 +382,209 @@ async fn messages(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct SearchQuery {
+    q: String,
+    with: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /v1/search?q=…`: messages containing every word, best match first.
+async fn search(
+    State(state): State<AppState>,
+    query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let Query(query) = query.map_err(|rejection| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            rejection.body_text(),
+        )
+    })?;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "limit must be between 1 and 1000",
+        ));
+    }
+    if query.q.trim().is_empty() || query.q.len() > 1000 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "q must hold 1 to 1000 bytes of words to look for",
+        ));
+    }
+    Ok(Json(
+        state
+            .node
+            .search(&query.q, query.with.as_deref(), limit)
+            .await?,
+    )
+    .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct SendBody {
     to: String,
-    text: String,
+    text: Option<String>,
+    /// The quoted message's id.
+    reply_to: Option<String>,
+    /// Contacts mentioned in `text` (alias, user id or name).
+    #[serde(default)]
+    mentions: Vec<String>,
+    location: Option<LocationBody>,
+    /// An `omega:` card, or the name of one of my contacts whose card to pass on.
+    contact: Option<String>,
+    sticker: Option<StickerBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LocationBody {
+    latitude: f64,
+    longitude: f64,
+    #[serde(default)]
+    label: String,
+    #[serde(default)]
+    accuracy_m: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StickerBody {
+    pack: String,
+    name: String,
+    #[serde(default)]
+    alt: String,
+}
+
+fn invalid_input(message: &str) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", message)
 }
 
 async fn send(State(state): State<AppState>, JsonBody(body): JsonBody<SendBody>) -> ApiResult {
-    let message = state.node.send_text(&body.to, &body.text).await?;
+    let given = [
+        body.text.is_some(),
+        body.location.is_some(),
+        body.contact.is_some(),
+        body.sticker.is_some(),
+    ]
+    .iter()
+    .filter(|given| **given)
+    .count();
+    if given != 1 {
+        return Err(invalid_input(
+            "give exactly one of text, location, contact or sticker",
+        ));
+    }
+    if !body.mentions.is_empty() && body.text.is_none() {
+        return Err(invalid_input("mentions go with a text"));
+    }
+    let draft = if let Some(text) = body.text {
+        Draft::Text {
+            body: text,
+            mentions: state.node.resolve(&body.mentions).await?,
+        }
+    } else if let Some(location) = body.location {
+        Draft::Location {
+            latitude: location.latitude,
+            longitude: location.longitude,
+            label: location.label,
+            accuracy_m: location.accuracy_m,
+        }
+    } else if let Some(contact) = body.contact {
+        let card = if contact.trim_start().starts_with("omega:") {
+            contact
+        } else {
+            state.node.card_of(&contact).await?
+        };
+        Draft::Contact { card }
+    } else if let Some(sticker) = body.sticker {
+        Draft::Sticker {
+            pack: sticker.pack,
+            name: sticker.name,
+            alt: sticker.alt,
+        }
+    } else {
+        return Err(invalid_input("nothing to send"));
+    };
+    let message = state
+        .node
+        .send(&body.to, draft, body.reply_to.as_deref())
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(message)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReactBody {
+    emoji: String,
+}
+
+/// `POST /v1/messages/{id}/reactions`: my reaction (replacing any earlier one of mine).
+async fn react(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<ReactBody>,
+) -> ApiResult {
+    let change = Change::React {
+        emoji: Some(body.emoji),
+    };
+    Ok(Json(state.node.change(&id, change).await?).into_response())
+}
+
+/// `DELETE /v1/messages/{id}/reactions`: takes my reaction back.
+async fn unreact(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let change = Change::React { emoji: None };
+    Ok(Json(state.node.change(&id, change).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EditBody {
+    text: String,
+    #[serde(default)]
+    mentions: Vec<String>,
+}
+
+/// `POST /v1/messages/{id}/edit`: replaces the text of one of my text messages.
+async fn edit(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<EditBody>,
+) -> ApiResult {
+    let change = Change::Edit {
+        body: body.text,
+        mentions: state.node.resolve(&body.mentions).await?,
+    };
+    Ok(Json(state.node.change(&id, change).await?).into_response())
+}
+
+/// `DELETE /v1/messages/{id}`: deletes one of my messages for everyone.
+async fn delete_message(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    Ok(Json(state.node.change(&id, Change::Delete).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TimerBody {
+    /// 0 turns disappearing messages off.
+    seconds: u64,
+}
+
+/// `PUT /v1/conversations/{name}/timer`: sets the conversation's disappearing timer for both
+/// sides; answers the timer line added to the conversation.
+async fn set_timer(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<TimerBody>,
+) -> ApiResult {
+    let draft = Draft::Timer {
+        expires_in_ms: body.seconds.saturating_mul(1000),
+    };
+    let message = state.node.send(&name, draft, None).await?;
     Ok((StatusCode::ACCEPTED, Json(message)).into_response())
 }
 

@@ -11,27 +11,37 @@ use omega_crypto::{DeviceAccount, UserKey, VerifiedDeviceList, verify_device_lis
 use omega_net::{NetEvent, NetHandle, Protocol};
 use omega_proto::{Message, v1};
 use omega_store::{
-    ContactRow, Direction, NewMessage, NewOutbox, OutboxRow, Status, StatusChange, Store,
+    ContactRow, Direction, MessageChange, NewMessage, NewOutbox, OutboxRow, Status, StatusChange,
+    Store,
 };
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{debug, warn};
 use zeroize::Zeroizing;
 
 use crate::delivery::{Attempt, Delivered};
+use crate::kinds::{self, Change, Draft};
 use crate::model::{MessageView, NodeEvent, Stats};
 use crate::outbox::{DeviceKey, Outbox, Transmit};
 use crate::{NodeError, now_ms};
-
-/// Longest text accepted in one message (bytes of UTF-8).
-pub const MAX_TEXT_BYTES: usize = 32 * 1024;
 
 /// Requests from [`crate::NodeHandle`] to the engine.
 pub(crate) enum Command {
     Send {
         to: UserKey,
-        text: String,
+        draft: Draft,
+        /// The quoted message's id.
+        reply_to: Option<String>,
         reply: oneshot::Sender<Result<MessageView, NodeError>>,
     },
+    /// A reaction, an edit or a delete for everyone of message `target` in the conversation
+    /// with `peer`.
+    Change {
+        peer: UserKey,
+        target: String,
+        change: Change,
+        reply: oneshot::Sender<Result<MessageView, NodeError>>,
+    },
+
     MarkRead {
         peer: UserKey,
         reply: oneshot::Sender<Result<usize, NodeError>>,
@@ -128,6 +138,9 @@ pub(crate) struct Engine {
     pub republish_at: Option<Instant>,
 }
 
+/// How often expired disappearing messages are looked for.
+const ERASE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// How long a failed direct path is skipped in favour of the mailbox.
 pub(crate) const UNREACHABLE_FOR: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -143,6 +156,9 @@ impl Engine {
         if let Err(error) = self.load().await {
             warn!(%error, "could not load contacts and outbox");
         }
+        // Disappearing messages are erased within a second of their time.
+        let mut sweep = tokio::time::interval(ERASE_EVERY);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             self.pump().await;
             let timeout = self.outbox.poll_timeout();
@@ -158,6 +174,7 @@ impl Engine {
                 },
                 Some(completion) = completions.recv() => self.handle_completion(completion).await,
                 () = sleep_until(timeout) => {}
+                _ = sweep.tick() => self.erase_expired().await,
                 () = sleep_until(self.republish_at), if self.dht => self.publish_record().await,
             }
         }
@@ -230,9 +247,23 @@ impl Engine {
 
     async fn handle_command(&mut self, command: Command) {
         match command {
-            Command::Send { to, text, reply } => {
-                let _ = reply.send(self.queue_text(to, text).await);
+            Command::Send {
+                to,
+                draft,
+                reply_to,
+                reply,
+            } => {
+                let _ = reply.send(self.queue_item(to, draft, reply_to).await);
             }
+            Command::Change {
+                peer,
+                target,
+                change,
+                reply,
+            } => {
+                let _ = reply.send(self.change_message(peer, target, change).await);
+            }
+
             Command::MarkRead { peer, reply } => {
                 let _ = reply.send(self.mark_read(peer).await);
             }
@@ -302,47 +333,63 @@ impl Engine {
         }
     }
 
-    /// The send pipeline's first step: durably queue the message, one outbox row per device.
-    async fn queue_text(&mut self, to: UserKey, text: String) -> Result<MessageView, NodeError> {
-        if text.len() > MAX_TEXT_BYTES {
-            return Err(NodeError::InvalidInput(format!(
-                "text is {} bytes, more than the limit of {MAX_TEXT_BYTES}",
-                text.len()
-            )));
-        }
-        if text.trim().is_empty() {
-            return Err(NodeError::InvalidInput("text is empty".into()));
-        }
+    /// One outbox row per device of `to` carrying `content`.
+    fn outbox_rows(
+        info: &PeerInfo,
+        to: &UserKey,
+        message_id: &[u8],
+        content: &[u8],
+    ) -> Vec<NewOutbox> {
+        info.devices
+            .devices
+            .iter()
+            .map(|device| NewOutbox {
+                message_id: message_id.to_vec(),
+                peer_user: to.as_bytes().to_vec(),
+                peer_device: device.curve25519.to_vec(),
+                content: content.to_vec(),
+            })
+            .collect()
+    }
+
+    /// The send pipeline's first step: durably queue the item, one outbox row per device.
+    async fn queue_item(
+        &mut self,
+        to: UserKey,
+        draft: Draft,
+        reply_to: Option<String>,
+    ) -> Result<MessageView, NodeError> {
         let info = self
             .peer_info(&to)
             .await
             .ok_or_else(|| NodeError::UnknownContact { name: to.user_id() })?;
+        let timer = self.store.disappearing_ms(to.as_bytes()).await?;
+        let (content, item) = kinds::draft(
+            &draft,
+            reply_to.as_deref(),
+            u64::try_from(timer).unwrap_or(0),
+        )?;
         let message_id = uuid::Uuid::now_v7();
-        let content = v1::Content {
-            body: Some(v1::content::Body::Text(v1::Text { body: text.clone() })),
-        }
-        .encode_to_vec();
-        let outbox: Vec<NewOutbox> = info
-            .devices
-            .devices
-            .iter()
-            .map(|device| NewOutbox {
-                message_id: message_id.as_bytes().to_vec(),
-                peer_user: to.as_bytes().to_vec(),
-                peer_device: device.curve25519.to_vec(),
-                content: content.clone(),
-            })
-            .collect();
+        let outbox = Self::outbox_rows(&info, &to, message_id.as_bytes(), &content.encode_to_vec());
         let now = now_ms() as i64;
+        let mut meta = item.meta;
+        if content.expires_in_ms > 0 {
+            meta.expires_at_ms = Some(now.saturating_add(timer));
+        }
         let message = NewMessage {
             message_id: message_id.to_string(),
             peer_user: to.as_bytes().to_vec(),
             direction: Direction::Out,
-            body: text,
+            body: item.body,
             status: Status::Queued,
             timestamp_ms: now,
+            meta,
         };
-        let queued = self.store.queue_message(&message, &outbox, now).await?;
+        let timer_change = item.timer_ms.map(|ms| MessageChange::Timer { ms });
+        let queued = self
+            .store
+            .queue_item(&message, &outbox, timer_change.as_ref(), now)
+            .await?;
         self.schedule(&queued);
         let row = self
             .store
@@ -354,6 +401,80 @@ impl Engine {
             message: view.clone(),
         });
         Ok(view)
+    }
+
+    /// Applies my reaction, edit or delete to a message here and tells the peer's devices.
+    async fn change_message(
+        &mut self,
+        peer: UserKey,
+        target: String,
+        change: Change,
+    ) -> Result<MessageView, NodeError> {
+        let info = self
+            .peer_info(&peer)
+            .await
+            .ok_or_else(|| NodeError::UnknownContact {
+                name: peer.user_id(),
+            })?;
+        let (content, local) = kinds::change(&change, &target, &self.me)?;
+        let envelope_id = uuid::Uuid::now_v7();
+        let outbox = Self::outbox_rows(
+            &info,
+            &peer,
+            envelope_id.as_bytes(),
+            &content.encode_to_vec(),
+        );
+        let (changed, queued) = self
+            .store
+            .change_message(peer.as_bytes(), &local, &outbox, now_ms() as i64)
+            .await?;
+        if changed.is_none() {
+            return Err(NodeError::InvalidInput(match change {
+                Change::React { .. } => {
+                    "that message cannot take reactions (unknown or deleted)".into()
+                }
+                Change::Edit { .. } => {
+                    "only your own text messages can be edited (and not once deleted)".into()
+                }
+                Change::Delete => "only your own messages can be deleted for everyone".into(),
+            }));
+        }
+        self.schedule(&queued);
+        let view = self.view_of(&peer, &target).await?;
+        let _ = self.events.send(NodeEvent::Updated {
+            message: view.clone(),
+        });
+        Ok(view)
+    }
+
+    /// The current view of one message of the conversation with `peer`.
+    pub(crate) async fn view_of(
+        &mut self,
+        peer: &UserKey,
+        message_id: &str,
+    ) -> Result<MessageView, NodeError> {
+        let row = self
+            .store
+            .message_in(peer.as_bytes(), message_id)
+            .await?
+            .ok_or_else(|| NodeError::UnknownMessage {
+                id: message_id.to_owned(),
+            })?;
+        let name = self.peer_info(peer).await.map(|info| info.name);
+        Ok(MessageView::new(&row, &self.me, name))
+    }
+
+    /// Erases expired disappearing messages and tells API clients which.
+    async fn erase_expired(&mut self) {
+        match self.store.erase_expired(now_ms() as i64).await {
+            Ok(erased) if !erased.is_empty() => {
+                let _ = self.events.send(NodeEvent::Erased {
+                    message_ids: erased.into_iter().map(|(_, id)| id).collect(),
+                });
+            }
+            Ok(_) => {}
+            Err(error) => warn!(%error, "could not erase expired messages"),
+        }
     }
 
     async fn mark_read(&mut self, peer: UserKey) -> Result<usize, NodeError> {
@@ -375,6 +496,7 @@ impl Engine {
                         kind: v1::ReceiptKind::Read as i32,
                         message_ids,
                     })),
+                    ..v1::Content::default()
                 }
                 .encode_to_vec();
                 receipt_rows(&peer, &info.devices, &content)

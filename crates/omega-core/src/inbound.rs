@@ -9,13 +9,14 @@ use omega_crypto::{
 };
 use omega_proto::{Message, v1};
 use omega_store::{
-    ContactRow, Direction, InboundCommit, InboundOutcome, NewMessage, SessionRow, Status, uuid_text,
+    ContactRow, Direction, InboundCommit, InboundOutcome, MessageChange, NewMessage, SessionRow,
+    Status, uuid_text,
 };
 use tracing::{debug, warn};
 
 use crate::engine::{Engine, receipt_rows};
 use crate::model::{MessageView, NodeEvent, Stats};
-use crate::now_ms;
+use crate::{kinds, now_ms};
 
 fn ack(message_id: &[u8], status: v1::AckStatus, reason: &str) -> v1::Ack {
     v1::Ack {
@@ -171,29 +172,53 @@ impl Engine {
             message: None,
             status_updates: Vec::new(),
             outbox: Vec::new(),
+            change: None,
         };
-        match content.body {
-            Some(v1::content::Body::Text(text)) => {
-                let Some(message_id) = uuid_text(&id) else {
-                    return self.refuse(&stats.refused_malformed, &id, "message id is not a uuid");
-                };
-                commit.message = Some(NewMessage {
-                    message_id,
-                    peer_user: sender.as_bytes().to_vec(),
-                    direction: Direction::In,
-                    body: text.body,
-                    status: Status::Delivered,
-                    timestamp_ms: envelope.timestamp_ms.min(i64::MAX as u64) as i64,
-                });
-                let receipt = v1::Content {
-                    body: Some(v1::content::Body::Receipt(v1::Receipt {
-                        kind: v1::ReceiptKind::Delivered as i32,
-                        message_ids: vec![id.clone()],
-                    })),
+        match &content.body {
+            Some(v1::content::Body::Receipt(_)) | None => {}
+            Some(_) => match kinds::arrived(&content, &sender) {
+                Err(reason) => return self.refuse(&stats.refused_malformed, &id, &reason),
+                Ok(kinds::Arrived::Change(change)) => commit.change = Some(change),
+                Ok(kinds::Arrived::Item {
+                    item,
+                    expires_in_ms,
+                }) => {
+                    let Some(message_id) = uuid_text(&id) else {
+                        return self.refuse(
+                            &stats.refused_malformed,
+                            &id,
+                            "message id is not a uuid",
+                        );
+                    };
+                    let mut meta = item.meta;
+                    if expires_in_ms > 0 {
+                        let lifetime = i64::try_from(expires_in_ms).unwrap_or(i64::MAX);
+                        meta.expires_at_ms = Some((now_ms() as i64).saturating_add(lifetime));
+                    }
+                    commit.message = Some(NewMessage {
+                        message_id,
+                        peer_user: sender.as_bytes().to_vec(),
+                        direction: Direction::In,
+                        body: item.body,
+                        status: Status::Delivered,
+                        timestamp_ms: envelope.timestamp_ms.min(i64::MAX as u64) as i64,
+                        meta,
+                    });
+                    commit.change = item.timer_ms.map(|ms| MessageChange::Timer { ms });
+                    let receipt = v1::Content {
+                        body: Some(v1::content::Body::Receipt(v1::Receipt {
+                            kind: v1::ReceiptKind::Delivered as i32,
+                            message_ids: vec![id.clone()],
+                        })),
+                        ..v1::Content::default()
+                    }
+                    .encode_to_vec();
+                    commit.outbox =
+                        receipt_rows(&sender, &single_device(&devices, &device), &receipt);
                 }
-                .encode_to_vec();
-                commit.outbox = receipt_rows(&sender, &single_device(&devices, &device), &receipt);
-            }
+            },
+        }
+        match content.body {
             Some(v1::content::Body::Receipt(receipt)) => {
                 let status = match v1::ReceiptKind::try_from(receipt.kind) {
                     Ok(v1::ReceiptKind::Delivered) => Status::Delivered,
@@ -207,6 +232,7 @@ impl Engine {
                     .collect();
             }
             None => return self.refuse(&stats.refused_malformed, &id, "empty content"),
+            Some(_) => {}
         }
 
         let outcome = match self.store.commit_inbound(&commit, now_ms() as i64).await {
@@ -224,10 +250,19 @@ impl Engine {
                 Stats::bump(&stats.duplicates);
                 Some(ack(&id, v1::AckStatus::Duplicate, ""))
             }
-            InboundOutcome::Stored { changes, queued } => {
+            InboundOutcome::Stored {
+                changes,
+                queued,
+                changed,
+            } => {
                 Stats::bump(&stats.received);
                 self.schedule(&queued);
                 self.emit_changes(&changes);
+                if let Some(target) = changed
+                    && let Ok(message) = self.view_of(&sender, &target).await
+                {
+                    let _ = self.events.send(NodeEvent::Updated { message });
+                }
                 if let Some(message) = &commit.message
                     && let Ok(Some(row)) = self.store.message(&message.message_id).await
                 {

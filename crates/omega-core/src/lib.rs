@@ -6,7 +6,8 @@
 //! - [`node`]: the running node — a single engine task that owns the device account and applies
 //!   the send and receive pipelines, driven by commands from [`NodeHandle`] and events from
 //!   `omega-net`; plus [`api`], the loopback HTTP API that CLIs and the web client use, and
-//!   [`web`], the web chat's login codes and browser sessions.
+//!   [`web`], the web chat's login codes and browser sessions, and [`scan`], which reads a contact
+//!   card from a picture of its QR code.
 //!
 //! What it deliberately does not do: parse command lines, read configuration files, install
 //! signal handlers or set up logging — the `omega` binary owns those.
@@ -17,11 +18,13 @@ pub mod datadir;
 pub mod delivery;
 mod engine;
 mod inbound;
+pub mod kinds;
 mod mailbox_client;
 pub mod model;
 pub mod node;
 mod outbound;
 pub mod outbox;
+pub mod scan;
 pub mod web;
 
 use std::path::PathBuf;

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use omega_crypto::UserKey;
-use omega_store::{ContactRow, ConversationRow, Direction, MessageRow};
+use omega_store::{ContactRow, ConversationRow, Direction, MessageKind, MessageRow};
 use serde::{Deserialize, Serialize};
 
 /// A message as the CLI and the API show it.
@@ -23,6 +23,77 @@ pub struct MessageView {
     pub direction: String,
     /// Alias or name of the other party, when known.
     pub peer: Option<String>,
+    /// `text`, `location`, `contact`, `sticker` or `timer` (a system line).
+    #[serde(default = "text_kind")]
+    pub kind: String,
+    /// The quoted message's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+    /// User ids mentioned in the text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<String>,
+    /// `{"latitude","longitude","label","accuracy_m"}` of a location.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<serde_json::Value>,
+    /// `{"card","name","user_id"}` of a shared contact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<serde_json::Value>,
+    /// `{"pack","name","alt"}` of a sticker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sticker: Option<serde_json::Value>,
+    /// The disappearing timer a `timer` line set, in ms (0: off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timer_ms: Option<i64>,
+    /// When the author last edited it (ms, this device's clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<i64>,
+    /// Deleted for everyone by its author: `text` is empty.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<ReactionView>,
+    /// When this disappearing message is erased from this device (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+
+/// One person's reaction to a message.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ReactionView {
+    /// User id of who reacted.
+    pub by: String,
+    pub emoji: String,
+}
+
+fn text_kind() -> String {
+    "text".to_owned()
+}
+
+impl Default for MessageView {
+    /// An empty text message (for tests and for building views field by field).
+    fn default() -> Self {
+        MessageView {
+            message_id: String::new(),
+            from: String::new(),
+            to: String::new(),
+            text: String::new(),
+            status: "queued".to_owned(),
+            timestamp: 0,
+            direction: "out".to_owned(),
+            peer: None,
+            kind: text_kind(),
+            reply_to: None,
+            mentions: Vec::new(),
+            location: None,
+            contact: None,
+            sticker: None,
+            timer_ms: None,
+            edited_at: None,
+            deleted: false,
+            reactions: Vec::new(),
+            expires_at: None,
+        }
+    }
 }
 
 impl MessageView {
@@ -35,6 +106,14 @@ impl MessageView {
             Direction::In => (peer, me.user_id()),
             Direction::Out => (me.user_id(), peer),
         };
+        let extra: serde_json::Value = row
+            .meta
+            .extra
+            .as_deref()
+            .and_then(|json| serde_json::from_str(json).ok())
+            .unwrap_or(serde_json::Value::Null);
+        let of_kind =
+            |kind: MessageKind| (row.meta.kind == kind && extra.is_object()).then(|| extra.clone());
         MessageView {
             message_id: row.message_id.clone(),
             from,
@@ -44,6 +123,27 @@ impl MessageView {
             timestamp: row.timestamp_ms,
             direction: row.direction.as_str().to_owned(),
             peer: peer_name,
+            kind: row.meta.kind.as_str().to_owned(),
+            reply_to: row.meta.reply_to.clone(),
+            mentions: extra["mentions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|id| id.as_str().map(str::to_owned))
+                .collect(),
+            location: of_kind(MessageKind::Location),
+            contact: of_kind(MessageKind::Contact),
+            sticker: of_kind(MessageKind::Sticker),
+            timer_ms: (row.meta.kind == MessageKind::Timer)
+                .then(|| extra["expires_in_ms"].as_i64().unwrap_or(0)),
+            edited_at: row.edited_ms,
+            deleted: row.deleted,
+            reactions: row
+                .reactions
+                .as_deref()
+                .and_then(|json| serde_json::from_str(json).ok())
+                .unwrap_or_default(),
+            expires_at: row.meta.expires_at_ms,
         }
     }
 }
@@ -119,6 +219,10 @@ impl ConversationView {
 pub enum NodeEvent {
     /// A message was received (or sent from this device).
     Message { message: MessageView },
+    /// A message changed after it arrived: an edit, a reaction, a delete for everyone.
+    Updated { message: MessageView },
+    /// Disappearing messages whose time came were erased from this device.
+    Erased { message_ids: Vec<String> },
     /// An outgoing message's status moved forward.
     Status {
         message_id: String,

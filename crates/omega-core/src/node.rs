@@ -16,6 +16,7 @@ use zeroize::Zeroizing;
 
 use crate::datadir::{ApiInfo, DataDir, PublicInfo, public_info};
 use crate::engine::{Command, Engine};
+use crate::kinds::{Change, Draft};
 use crate::model::{ContactView, ConversationView, MessageView, NodeEvent, Stats, StatsSnapshot};
 use crate::outbox::{self, Outbox};
 use crate::{NodeError, OpenError, now_ms};
@@ -376,17 +377,109 @@ impl NodeHandle {
 
     /// Queues a text message. Returns once it is durably in the outbox (status `queued`).
     pub async fn send_text(&self, to: &str, text: &str) -> Result<MessageView, NodeError> {
+        self.send(
+            to,
+            Draft::Text {
+                body: text.to_owned(),
+                mentions: Vec::new(),
+            },
+            None,
+        )
+        .await
+    }
+
+    /// Queues a conversation item of any kind, optionally quoting `reply_to` (a message id of
+    /// the same conversation). Returns once it is durably in the outbox (status `queued`).
+    pub async fn send(
+        &self,
+        to: &str,
+        draft: Draft,
+        reply_to: Option<&str>,
+    ) -> Result<MessageView, NodeError> {
         let contact = self.find_contact(to).await?;
         let user = UserKey::from_bytes(&contact.user_key)
             .map_err(|error| NodeError::Internal(error.to_string()))?;
+        if let Some(reply_to) = reply_to
+            && self
+                .store
+                .message_in(&contact.user_key, reply_to)
+                .await?
+                .is_none()
+        {
+            return Err(NodeError::UnknownMessage {
+                id: reply_to.to_owned(),
+            });
+        }
         let (reply, answer) = oneshot::channel();
         self.command(Command::Send {
             to: user,
-            text: text.to_owned(),
+            draft,
+            reply_to: reply_to.map(str::to_owned),
             reply,
         })
         .await?;
         answer.await.map_err(|_| NodeError::ShuttingDown)?
+    }
+
+    /// Reacts to, edits or deletes (for everyone) the message `message_id`; the peer's devices
+    /// are told. Returns the message as it now is.
+    pub async fn change(&self, message_id: &str, change: Change) -> Result<MessageView, NodeError> {
+        let row =
+            self.store
+                .message(message_id)
+                .await?
+                .ok_or_else(|| NodeError::UnknownMessage {
+                    id: message_id.to_owned(),
+                })?;
+        let peer = UserKey::from_bytes(&row.peer_user)
+            .map_err(|error| NodeError::Internal(error.to_string()))?;
+        let (reply, answer) = oneshot::channel();
+        self.command(Command::Change {
+            peer,
+            target: row.message_id,
+            change,
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| NodeError::ShuttingDown)?
+    }
+
+    /// The user keys of contacts named by alias, user id or name (for mentions).
+    pub async fn resolve(&self, names: &[String]) -> Result<Vec<UserKey>, NodeError> {
+        let mut keys = Vec::with_capacity(names.len());
+        for name in names {
+            let contact = self.find_contact(name).await?;
+            keys.push(
+                UserKey::from_bytes(&contact.user_key)
+                    .map_err(|error| NodeError::Internal(error.to_string()))?,
+            );
+        }
+        Ok(keys)
+    }
+
+    /// The `omega:` card of one of my contacts, rebuilt from what I stored of them (to pass
+    /// them on).
+    pub async fn card_of(&self, name: &str) -> Result<String, NodeError> {
+        let contact = self.find_contact(name).await?;
+        let signed = v1::SignedDeviceList::decode(contact.device_list.as_slice())
+            .map_err(|error| NodeError::Internal(error.to_string()))?;
+        let user = UserKey::from_bytes(&contact.user_key)
+            .map_err(|error| NodeError::Internal(error.to_string()))?;
+        let devices = verify_device_list(&signed, Some(&user))
+            .map_err(|error| NodeError::Internal(error.to_string()))?;
+        let card = ContactCard {
+            name: contact.name.clone(),
+            devices,
+            addrs: contact.addrs.clone(),
+            mailboxes: contact.mailboxes.clone(),
+        };
+        Ok(card.to_uri())
+    }
+
+    /// A conversation's disappearing-message timer in ms (0: off).
+    pub async fn timer(&self, with: &str) -> Result<i64, NodeError> {
+        let contact = self.find_contact(with).await?;
+        Ok(self.store.disappearing_ms(&contact.user_key).await?)
     }
 
     /// Marks a conversation read and sends read receipts. Returns how many messages were marked.
@@ -397,6 +490,30 @@ impl NodeHandle {
         let (reply, answer) = oneshot::channel();
         self.command(Command::MarkRead { peer, reply }).await?;
         answer.await.map_err(|_| NodeError::ShuttingDown)?
+    }
+
+    /// Messages containing every word of `query` (prefixes match; case and accents ignored),
+    /// best match first, of one conversation or all.
+    pub async fn search(
+        &self,
+        query: &str,
+        with: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<MessageView>, NodeError> {
+        let contacts = self.store.contacts().await?;
+        let names: HashMap<Vec<u8>, String> = contacts
+            .iter()
+            .map(|contact| (contact.user_key.clone(), contact.display_name().to_owned()))
+            .collect();
+        let peer = match with {
+            Some(name) => Some(self.find_contact(name).await?.user_key),
+            None => None,
+        };
+        let rows = self.store.search(query, peer.as_deref(), limit).await?;
+        Ok(rows
+            .iter()
+            .map(|row| MessageView::new(row, &self.me, names.get(&row.peer_user).cloned()))
+            .collect())
     }
 
     /// The last `limit` messages, of one conversation or all.

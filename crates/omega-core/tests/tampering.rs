@@ -93,7 +93,11 @@ impl Mallory {
         assert_eq!(bundle.device.curve25519, bob.curve25519);
         let mut session = self.account.create_outbound(&bundle).expect("olm session");
         let content = v1::Content {
-            body: Some(v1::content::Body::Text(v1::Text { body: text.into() })),
+            body: Some(v1::content::Body::Text(v1::Text {
+                body: text.into(),
+                mentions: Vec::new(),
+            })),
+            ..v1::Content::default()
         }
         .encode_to_vec();
         let ciphertext = session.encrypt(&content).expect("encrypt");

@@ -4,7 +4,7 @@
 use data_encoding::BASE32_NOPAD;
 use prost::Message;
 use qrcode::render::unicode::Dense1x2;
-use qrcode::{EcLevel, QrCode};
+use qrcode::{Color, EcLevel, QrCode};
 
 use omega_proto::v1;
 
@@ -150,23 +150,92 @@ impl ContactCard {
         })
     }
 
-    /// The URI as a QR code drawn with Unicode half blocks, two modules per character cell, with a
-    /// quiet zone, lines separated by `\n`.
-    ///
-    /// Colours are inverted for the usual dark terminal: light modules are drawn as blocks, dark
-    /// modules as spaces. The URI is encoded in upper case so the QR code can use its compact
-    /// alphanumeric mode ([`Self::parse_uri`] accepts either case).
-    pub fn to_terminal_qr(&self) -> Result<String, QrError> {
+    /// The card's QR code: the URI in upper case, so the code can use its compact alphanumeric
+    /// mode ([`Self::parse_uri`] accepts either case), at error correction level M, or L when M
+    /// does not fit. Every picture of a card (terminal, SVG) is drawn from this.
+    pub fn to_qr(&self) -> Result<CardQr, QrError> {
         let uri = self.to_uri().to_ascii_uppercase();
         let code = QrCode::with_error_correction_level(uri.as_bytes(), EcLevel::M)
             .or_else(|_| QrCode::with_error_correction_level(uri.as_bytes(), EcLevel::L))
             .map_err(|_| QrError::TooLarge { got: uri.len() })?;
-        Ok(code
+        Ok(CardQr { code })
+    }
+
+    /// The URI as a QR code drawn with Unicode half blocks, two modules per character cell, with a
+    /// quiet zone, lines separated by `\n`.
+    ///
+    /// Colours are inverted for the usual dark terminal: light modules are drawn as blocks, dark
+    /// modules as spaces.
+    pub fn to_terminal_qr(&self) -> Result<String, QrError> {
+        Ok(self
+            .to_qr()?
+            .code
             .render::<Dense1x2>()
             .dark_color(Dense1x2::Light)
             .light_color(Dense1x2::Dark)
             .quiet_zone(true)
             .build())
+    }
+}
+
+/// A contact card's QR code (from [`ContactCard::to_qr`]): a square of dark and light modules.
+pub struct CardQr {
+    code: QrCode,
+}
+
+impl CardQr {
+    /// Light modules drawn around the code by [`Self::to_svg`], as the QR standard asks.
+    pub const QUIET_ZONE: usize = 4;
+    /// Pixels per module in the SVG's intrinsic size (it scales to any size without blurring).
+    const SVG_PIXELS_PER_MODULE: usize = 6;
+
+    /// Modules per side, without the quiet zone.
+    pub fn width(&self) -> usize {
+        self.code.width()
+    }
+
+    /// Whether the module at column `x`, row `y` (from the top left, without the quiet zone) is
+    /// dark; anything outside the code is light.
+    pub fn is_dark(&self, x: usize, y: usize) -> bool {
+        x < self.width() && y < self.width() && self.code[(x, y)] == Color::Dark
+    }
+
+    /// A standalone SVG image: a white square with the quiet zone, one black path of horizontal
+    /// runs of dark modules, `shape-rendering="crispEdges"` so it stays sharp at any size, and an
+    /// intrinsic size of a few pixels per module. Nothing in it is taken from the card as text.
+    pub fn to_svg(&self) -> String {
+        let width = self.width();
+        let size = width + 2 * Self::QUIET_ZONE;
+        let pixels = size * Self::SVG_PIXELS_PER_MODULE;
+        let mut path = String::new();
+        for y in 0..width {
+            let mut x = 0;
+            while x < width {
+                if !self.is_dark(x, y) {
+                    x += 1;
+                    continue;
+                }
+                let run = (x..width).take_while(|&x| self.is_dark(x, y)).count();
+                let (left, top) = (x + Self::QUIET_ZONE, y + Self::QUIET_ZONE);
+                path.push_str(&format!("M{left} {top}h{run}v1h-{run}z"));
+                x += run;
+            }
+        }
+        format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{pixels}\" height=\"{pixels}\" \
+             viewBox=\"0 0 {size} {size}\" shape-rendering=\"crispEdges\">\
+             <rect width=\"{size}\" height=\"{size}\" fill=\"#fff\"/>\
+             <path d=\"{path}\" fill=\"#000\"/></svg>"
+        )
+    }
+}
+
+impl std::fmt::Debug for CardQr {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("CardQr")
+            .field("width", &self.width())
+            .finish_non_exhaustive()
     }
 }
 
@@ -320,6 +389,49 @@ mod tests {
     }
 
     #[test]
+    fn svg_qr_draws_exactly_the_dark_modules_inside_the_quiet_zone() {
+        let card = ContactCard::parse_uri(&uri_of(&card_proto(&identity()))).unwrap();
+        let qr = card.to_qr().unwrap();
+        let svg = qr.to_svg();
+        let size = qr.width() + 2 * CardQr::QUIET_ZONE;
+        assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+        assert!(svg.contains(&format!("viewBox=\"0 0 {size} {size}\"")));
+        // Replay the path's runs onto a grid and compare it with the code, module by module.
+        let path = svg
+            .split(" d=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        let mut drawn = vec![false; size * size];
+        for run in path.split('M').filter(|run| !run.is_empty()) {
+            let (x, rest) = run.split_once(' ').unwrap();
+            let (y, rest) = rest.split_once('h').unwrap();
+            let length = rest.split_once('v').unwrap().0;
+            let (x, y, length): (usize, usize, usize) = (
+                x.parse().unwrap(),
+                y.parse().unwrap(),
+                length.parse().unwrap(),
+            );
+            for column in x..x + length {
+                assert!(!drawn[y * size + column], "module drawn twice");
+                drawn[y * size + column] = true;
+            }
+        }
+        for y in 0..size {
+            for x in 0..size {
+                let dark = x >= CardQr::QUIET_ZONE
+                    && y >= CardQr::QUIET_ZONE
+                    && qr.is_dark(x - CardQr::QUIET_ZONE, y - CardQr::QUIET_ZONE);
+                assert_eq!(drawn[y * size + x], dark, "module ({x}, {y})");
+            }
+        }
+        assert!(!qr.is_dark(qr.width(), 0));
+        assert!(!svg.contains("omega") && !svg.contains("OMEGA") && !svg.contains("<script"));
+    }
+
+    #[test]
     fn an_oversized_card_is_a_qr_error_not_a_panic() {
         let mut card = ContactCard::parse_uri(&uri_of(&card_proto(&identity()))).unwrap();
         card.addrs = vec!["x".repeat(1000); 16];
@@ -327,6 +439,7 @@ mod tests {
             card.to_terminal_qr(),
             Err(QrError::TooLarge { .. })
         ));
+        assert!(matches!(card.to_qr(), Err(QrError::TooLarge { .. })));
     }
 
     proptest! {

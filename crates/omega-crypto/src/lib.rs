@@ -7,8 +7,10 @@
 //! - [`device_list`]: verification of a user's signed device list and of `/omega/keys/1` key
 //!   bundles.
 //! - [`envelope`]: device signatures over envelopes.
-//! - [`card`]: `omega:` contact-card URIs and their terminal QR codes.
+//! - [`card`]: `omega:` contact-card URIs and their QR codes (terminal and SVG).
 //! - [`keystore`]: the passphrase-sealed keystore file (Argon2id + XChaCha20-Poly1305).
+//! - [`backup`]: the sealing of backup files (Argon2id + XChaCha20-Poly1305 in the STREAM
+//!   construction), chunk by chunk.
 //!
 //! It deliberately does no IO and reads no clock: callers pass bytes, times and RNGs. The one
 //! exception is randomness inside vodozemac (new accounts, one-time keys, ratchet steps), which
@@ -45,6 +47,7 @@
 //! ```
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod backup;
 pub mod card;
 pub mod device;
 pub mod device_list;
@@ -55,7 +58,8 @@ pub mod mailbox;
 pub mod peer_record;
 pub mod sealed;
 
-pub use card::{CardError, ContactCard, QrError};
+pub use backup::{BackupError, BackupHeader, BackupOpener, BackupParams, BackupSealer, Chunk};
+pub use card::{CardError, CardQr, ContactCard, QrError};
 pub use device::{DeviceAccount, OlmError, OlmSession, PickleError};
 pub use device_list::{
     DeviceInfo, DeviceListError, KeyBundleError, VerifiedDeviceList, VerifiedKeyBundle,

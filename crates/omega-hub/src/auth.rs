@@ -698,9 +698,11 @@ impl Hub {
                     .target(format!("member/{member_id}")),
             )
             .await?;
+        let otpauth_uri = totp::otpauth_uri(&secret, &issuer, &member.email);
         Ok(TotpEnrollment {
             secret: secret.to_base32(),
-            otpauth_uri: totp::otpauth_uri(&secret, &issuer, &member.email),
+            qr_svg: crate::console::qr_svg(&otpauth_uri)?,
+            otpauth_uri,
         })
     }
 
@@ -805,6 +807,9 @@ pub struct TotpEnrollment {
     pub secret: String,
     /// `otpauth://` URI, for a QR code.
     pub otpauth_uri: String,
+    /// The `otpauth://` URI as a QR code: a standalone SVG document (`image/svg+xml`) for an
+    /// authenticator app to scan. Part of this one answer, like the secret: never re-fetchable.
+    pub qr_svg: String,
 }
 
 fn totp_context(tenant: &TenantId, member_id: &str) -> String {

@@ -1,7 +1,8 @@
 //! What the business console needs beyond the inbox services: the conversation list with its
 //! filters (channel, assignee, minimum lead score), conversation assignment, the dashboard's
-//! aggregates, and the connector session's QR code as an image (SVG rendered here with the
-//! `qrcode` crate, so the browser needs no QR encoder and loads nothing from elsewhere).
+//! aggregates, and QR codes as images (SVG rendered here with the `qrcode` crate, so the browser
+//! needs no QR encoder and loads nothing from elsewhere): the connector session's, and the
+//! two-factor enrolment's `otpauth://` URI (in [`Hub::enroll_totp`]'s answer).
 
 use omega_auth::scope::Scope;
 use serde::Serialize;

@@ -187,7 +187,9 @@ impl Hub {
                 self.take_message(&channel, &privacy, &mut hidden, &normalized(&message))
                     .await?;
             }
-            NodeEvent::Message { .. } => {}
+            // Edits, reactions and erasures of Ômega messages are not mirrored into the inbox
+            // yet: the inbox keeps what arrived.
+            NodeEvent::Message { .. } | NodeEvent::Updated { .. } | NodeEvent::Erased { .. } => {}
             NodeEvent::Status {
                 message_id, status, ..
             } => {

@@ -190,6 +190,14 @@ fn two_factor_login_needs_a_fresh_code_and_recovery_codes_work_once(backend: Bac
             .unwrap()
             .starts_with("otpauth://totp/")
     );
+    // The same URI as a QR code, an SVG document the console shows as an image (rendered by the
+    // hub's one QR encoder; the secret is in this answer only, so is the picture of it).
+    let qr_svg = enrol.body["qr_svg"].as_str().unwrap();
+    assert_eq!(
+        qr_svg,
+        omega_hub::console::qr_svg(enrol.body["otpauth_uri"].as_str().unwrap()).unwrap()
+    );
+    assert!(qr_svg.starts_with("<svg") && qr_svg.contains("<path d=\"M"));
     hub.call(
         "POST",
         "/api/v1/auth/totp/confirm",

@@ -1,6 +1,6 @@
 //! What the business console needs from the hub, over real HTTP on SQLite and PostgreSQL: its
 //! files served under the strict policy, the conversation list's filters, assignment, the
-//! dashboard's statistics and the session's QR code image.
+//! dashboard's statistics, the session's QR code image and the Members screen's controls.
 
 mod common;
 
@@ -451,9 +451,131 @@ fn session_qr_is_an_svg_image_while_a_scan_is_awaited(backend: Backend) {
         .refused(403, "missing_scope");
 }
 
+/// The Members screen's controls (role, department, disable/enable, a member's devices) are
+/// `PATCH /api/v1/members/{id}` and `/members/{id}/devices[/revoke]`: the rules and the refusals
+/// it shows.
+fn member_controls_follow_the_role_rules(backend: Backend) {
+    let Some(hub) = TestHub::start(backend, "") else {
+        return;
+    };
+    hub.tenant("acme", Plan::Pro);
+    let owner = hub.owner_token("acme");
+    let me = hub.call("GET", "/api/v1/me", Some(&owner), None);
+    let owner_id = me.body["member"]["id"].as_str().unwrap().to_owned();
+    let admin_id = add_member(&hub, &owner, "admin@acme.test", "admin");
+    let agent_id = add_member(&hub, &owner, "agent@acme.test", "agent");
+    let admin = token(&hub, "admin@acme.test");
+    let agent_login = hub.login("acme", "agent@acme.test", common::OWNER_PASSWORD);
+    let agent = agent_login["access_token"].as_str().unwrap().to_owned();
+    let patch = |token: &str, id: &str, body: Value| {
+        hub.call(
+            "PATCH",
+            &format!("/api/v1/members/{id}"),
+            Some(token),
+            Some(&body),
+        )
+    };
+
+    // An admin changes an agent's role, but never an owner nor to owner; an agent changes nobody.
+    let changed = patch(&admin, &agent_id, json!({ "role": "viewer" }));
+    assert_eq!(changed.status, 200, "{changed:?}");
+    assert_eq!(changed.body["role"], "viewer");
+    assert_eq!(
+        changed.body["scopes"],
+        json!(["contacts:read", "inbox:read", "leads:read"])
+    );
+    patch(&admin, &agent_id, json!({ "role": "owner" })).refused(403, "role_not_grantable");
+    patch(&admin, &owner_id, json!({ "role": "admin" })).refused(403, "role_not_grantable");
+    patch(&admin, &owner_id, json!({ "disabled": true })).refused(403, "role_not_grantable");
+    patch(&agent, &admin_id, json!({ "role": "viewer" })).refused(403, "missing_scope");
+    patch(&owner, &agent_id, json!({ "role": "boss" })).refused(400, "bad_request");
+    // The last owner cannot step down or switch themselves off.
+    patch(&owner, &owner_id, json!({ "role": "admin" })).refused(409, "conflict");
+    patch(&owner, &owner_id, json!({ "disabled": true })).refused(409, "conflict");
+
+    // Departments: set, cleared with "", an unknown one is 404.
+    let department = hub.call(
+        "POST",
+        "/api/v1/departments",
+        Some(&owner),
+        Some(&json!({ "name": "Vendas" })),
+    );
+    assert_eq!(department.status, 201, "{department:?}");
+    let department_id = department.body["id"].as_str().unwrap();
+    let moved = patch(&owner, &agent_id, json!({ "department_id": department_id }));
+    assert_eq!(moved.body["department_id"], department_id, "{moved:?}");
+    assert_eq!(moved.body["role"], "viewer", "other fields stay");
+    let cleared = patch(&owner, &agent_id, json!({ "department_id": "" }));
+    assert_eq!(cleared.body["department_id"], Value::Null, "{cleared:?}");
+    patch(
+        &owner,
+        &agent_id,
+        json!({ "department_id": "no-such-department" }),
+    )
+    .refused(404, "not_found");
+
+    // A member's devices: listed and revoked one at a time by a security admin; an owner's only
+    // by an owner.
+    let devices = hub.list(&format!("/api/v1/members/{agent_id}/devices"), &admin);
+    assert_eq!(ids(&devices), [agent_login["device_id"].as_str().unwrap()]);
+    hub.call(
+        "GET",
+        &format!("/api/v1/members/{admin_id}/devices"),
+        Some(&agent),
+        None,
+    )
+    .refused(403, "missing_scope");
+    hub.call(
+        "POST",
+        &format!("/api/v1/members/{owner_id}/devices/revoke"),
+        Some(&admin),
+        Some(&json!({})),
+    )
+    .refused(403, "role_not_grantable");
+    let revoked = hub.call(
+        "POST",
+        &format!("/api/v1/members/{agent_id}/devices/revoke"),
+        Some(&admin),
+        Some(&json!({ "device_id": agent_login["device_id"] })),
+    );
+    assert_eq!(revoked.body["revoked"], 1, "{revoked:?}");
+    hub.call("GET", "/api/v1/me", Some(&agent), None)
+        .refused(401, "device_revoked");
+    let devices = hub.list(&format!("/api/v1/members/{agent_id}/devices"), &admin);
+    assert!(devices[0]["revoked_ms"].is_i64(), "{devices:?}");
+
+    // Disabled: every session ends and sign-in is refused; enabled again, sign-in works.
+    let agent = token(&hub, "agent@acme.test");
+    let disabled = patch(
+        &admin,
+        &agent_id,
+        json!({ "disabled": true, "reason": "left" }),
+    );
+    assert_eq!(disabled.body["disabled"], true, "{disabled:?}");
+    hub.call("GET", "/api/v1/me", Some(&agent), None)
+        .refused(401, "device_revoked");
+    let login =
+        json!({ "tenant": "acme", "email": "agent@acme.test", "password": common::OWNER_PASSWORD });
+    hub.call("POST", "/api/v1/auth/login", None, Some(&login))
+        .refused(403, "member_disabled");
+    let enabled = patch(&admin, &agent_id, json!({ "disabled": false }));
+    assert_eq!(enabled.body["disabled"], false, "{enabled:?}");
+    let agent = token(&hub, "agent@acme.test");
+    let me = hub.call("GET", "/api/v1/me", Some(&agent), None);
+    assert_eq!(me.body["member"]["role"], "viewer", "{me:?}");
+    let change = hub
+        .audit_actions()
+        .into_iter()
+        .filter(|e| e["action"] == "member.access_changed")
+        .find(|e| e["details"]["after"]["disabled"] == true)
+        .unwrap();
+    assert_eq!(change["reason"], "left");
+}
+
 on_both!(
     console_is_served_under_the_strict_policy,
     conversations_filter_by_channel_assignee_and_score,
     stats_count_messages_per_channel_per_day_and_scores,
     session_qr_is_an_svg_image_while_a_scan_is_awaited,
+    member_controls_follow_the_role_rules,
 );

@@ -22,8 +22,9 @@ use sqlx::Row;
 use sqlx::sqlite::{SqlitePool, SqliteSynchronous};
 
 pub use rows::{
-    ContactRow, ConversationRow, Direction, IdentityRow, InboundCommit, InboundOutcome, MessageRow,
-    NewMessage, NewOutbox, OutboxRow, QueuedOutbox, SessionRow, Status, StatusChange, uuid_text,
+    ContactRow, ConversationRow, Direction, IdentityRow, InboundCommit, InboundOutcome,
+    MessageChange, MessageKind, MessageMeta, MessageRow, NewMessage, NewOutbox, OutboxRow,
+    QueuedOutbox, SessionRow, Status, StatusChange, uuid_text,
 };
 
 /// Errors of the local store.
@@ -285,11 +286,40 @@ impl Store {
         outbox: &[NewOutbox],
         now_ms: i64,
     ) -> Result<Vec<QueuedOutbox>, StoreError> {
+        self.queue_item(message, outbox, None, now_ms).await
+    }
+
+    /// [`Store::queue_message`] with a change that comes with the item (a timer line sets the
+    /// conversation's timer), all in one transaction.
+    pub async fn queue_item(
+        &self,
+        message: &NewMessage,
+        outbox: &[NewOutbox],
+        change: Option<&MessageChange>,
+        now_ms: i64,
+    ) -> Result<Vec<QueuedOutbox>, StoreError> {
         let mut tx = self.pool.begin().await?;
         insert_message(&mut tx, message, now_ms).await?;
+        if let Some(change) = change {
+            apply_change(&mut tx, &message.peer_user, change, now_ms).await?;
+        }
         let queued = insert_outboxes(&mut tx, outbox, now_ms).await?;
         tx.commit().await?;
         Ok(queued)
+    }
+
+    /// One message of the conversation with `peer_user`, by id.
+    pub async fn message_in(
+        &self,
+        peer_user: &[u8],
+        message_id: &str,
+    ) -> Result<Option<MessageRow>, StoreError> {
+        let row = sqlx::query(MessageRow::SELECT_IN_CONVERSATION)
+            .bind(peer_user.to_vec())
+            .bind(message_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| MessageRow::from_row(&row)).transpose()
     }
 
     /// Every envelope still waiting to leave, oldest first.
@@ -407,6 +437,10 @@ impl Store {
         if let Some(message) = &commit.message {
             insert_message(&mut tx, message, now_ms).await?;
         }
+        let changed = match &commit.change {
+            Some(change) => apply_change(&mut tx, &commit.sender_user, change, now_ms).await?,
+            None => None,
+        };
         let queued = insert_outboxes(&mut tx, &commit.outbox, now_ms).await?;
         let mut changes = Vec::new();
         for (message_id, status) in &commit.status_updates {
@@ -417,7 +451,11 @@ impl Store {
             }
         }
         tx.commit().await?;
-        Ok(InboundOutcome::Stored { changes, queued })
+        Ok(InboundOutcome::Stored {
+            changes,
+            queued,
+            changed,
+        })
     }
 
     /// Marks every unread incoming message of a conversation read and queues the read receipts
@@ -481,6 +519,76 @@ impl Store {
         Ok(messages)
     }
 
+    /// Messages whose text contains every word of `query` (a word also matches as a prefix;
+    /// case and accents are ignored), best match first, of one conversation or all. The query
+    /// is plain words, never FTS5 syntax: quotes, `*`, `NEAR`, `-` are taken literally.
+    pub async fn search(
+        &self,
+        query: &str,
+        peer_user: Option<&[u8]>,
+        limit: i64,
+    ) -> Result<Vec<MessageRow>, StoreError> {
+        let Some(expression) = fts_expression(query) else {
+            return Ok(Vec::new());
+        };
+        let rows = sqlx::query(MessageRow::SEARCH)
+            .bind(expression)
+            .bind(peer_user.map(<[u8]>::to_vec))
+            .bind(peer_user.map(<[u8]>::to_vec))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(MessageRow::from_row).collect()
+    }
+
+    /// Applies our own change to a message (a reaction, an edit, a delete for everyone) or to a
+    /// conversation (the timer) and queues the envelopes telling the peer, in one transaction.
+    /// Returns the id of the message changed, or `None` when the change applies to nothing (an
+    /// unknown message, someone else's message to edit) — then nothing is queued either.
+    pub async fn change_message(
+        &self,
+        peer_user: &[u8],
+        change: &MessageChange,
+        outbox: &[NewOutbox],
+        now_ms: i64,
+    ) -> Result<(Option<String>, Vec<QueuedOutbox>), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let changed = apply_change(&mut tx, peer_user, change, now_ms).await?;
+        if changed.is_none() && !matches!(change, MessageChange::Timer { .. }) {
+            tx.rollback().await?;
+            return Ok((None, Vec::new()));
+        }
+        let queued = insert_outboxes(&mut tx, outbox, now_ms).await?;
+        tx.commit().await?;
+        Ok((changed, queued))
+    }
+
+    /// A conversation's disappearing-message timer in ms (0: off).
+    pub async fn disappearing_ms(&self, peer_user: &[u8]) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT disappearing_ms FROM contacts WHERE user_key = ?")
+                .bind(peer_user.to_vec())
+                .fetch_optional(&self.pool)
+                .await?
+                .unwrap_or(0),
+        )
+    }
+
+    /// Erases every disappearing message whose time has come (rows and search index alike);
+    /// returns `(peer_user, message_id)` of each.
+    pub async fn erase_expired(&self, now_ms: i64) -> Result<Vec<(Vec<u8>, String)>, StoreError> {
+        let rows = sqlx::query(
+            "DELETE FROM messages WHERE expires_at_ms IS NOT NULL AND expires_at_ms <= ? \
+             RETURNING peer_user, message_id",
+        )
+        .bind(now_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("peer_user")?, row.try_get("message_id")?)))
+            .collect()
+    }
+
     /// One outgoing or incoming message by id.
     pub async fn message(&self, message_id: &str) -> Result<Option<MessageRow>, StoreError> {
         let row = sqlx::query(MessageRow::SELECT_BY_ID)
@@ -499,8 +607,8 @@ async fn insert_message(
     now_ms: i64,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO messages (message_id, peer_user, direction, body, status, timestamp_ms, updated_ms) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO messages (message_id, peer_user, direction, body, status, timestamp_ms, updated_ms, \
+         kind, extra, reply_to, expires_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(message.message_id.clone())
     .bind(message.peer_user.clone())
@@ -509,9 +617,100 @@ async fn insert_message(
     .bind(message.status.as_str())
     .bind(message.timestamp_ms)
     .bind(now_ms)
+    .bind(message.meta.kind.as_str())
+    .bind(message.meta.extra.clone())
+    .bind(message.meta.reply_to.clone())
+    .bind(message.meta.expires_at_ms)
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// Applies a [`MessageChange`] for the conversation with `peer_user`; returns the message id
+/// changed (the timer: a system line is added, its id is returned).
+async fn apply_change(
+    tx: &mut Tx<'_>,
+    peer_user: &[u8],
+    change: &MessageChange,
+    now_ms: i64,
+) -> Result<Option<String>, StoreError> {
+    let affected = match change {
+        MessageChange::React { target, by, emoji } => {
+            let current: Option<Option<String>> = sqlx::query_scalar(
+                "SELECT reactions FROM messages WHERE peer_user = ? AND message_id = ? AND deleted = 0",
+            )
+            .bind(peer_user.to_vec())
+            .bind(target)
+            .fetch_optional(&mut **tx)
+            .await?;
+            let Some(current) = current else {
+                return Ok(None);
+            };
+            let mut list: Vec<serde_json::Value> = current
+                .as_deref()
+                .and_then(|json| serde_json::from_str(json).ok())
+                .unwrap_or_default();
+            list.retain(|reaction| reaction["by"].as_str() != Some(by.as_str()));
+            if let Some(emoji) = emoji {
+                list.push(serde_json::json!({ "by": by, "emoji": emoji }));
+            }
+            let json = (!list.is_empty()).then(|| serde_json::Value::Array(list).to_string());
+            sqlx::query(
+                "UPDATE messages SET reactions = ?, updated_ms = ? WHERE peer_user = ? AND message_id = ?",
+            )
+            .bind(json)
+            .bind(now_ms)
+            .bind(peer_user.to_vec())
+            .bind(target)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected()
+        }
+        MessageChange::Edit {
+            target,
+            author,
+            body,
+            extra,
+        } => sqlx::query(
+            "UPDATE messages SET body = ?, extra = ?, edited_ms = ?, updated_ms = ? \
+             WHERE peer_user = ? AND message_id = ? AND direction = ? AND deleted = 0 AND kind = 'text'",
+        )
+        .bind(body)
+        .bind(extra)
+        .bind(now_ms)
+        .bind(now_ms)
+        .bind(peer_user.to_vec())
+        .bind(target)
+        .bind(author.as_str())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected(),
+        MessageChange::Delete { target, author } => sqlx::query(
+            "UPDATE messages SET body = '', extra = NULL, reactions = NULL, deleted = 1, updated_ms = ? \
+             WHERE peer_user = ? AND message_id = ? AND direction = ? AND kind != 'timer'",
+        )
+        .bind(now_ms)
+        .bind(peer_user.to_vec())
+        .bind(target)
+        .bind(author.as_str())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected(),
+        MessageChange::Timer { ms } => {
+            sqlx::query("UPDATE contacts SET disappearing_ms = ? WHERE user_key = ?")
+                .bind(ms)
+                .bind(peer_user.to_vec())
+                .execute(&mut **tx)
+                .await?;
+            return Ok(None);
+        }
+    };
+    Ok(match change {
+        MessageChange::React { target, .. }
+        | MessageChange::Edit { target, .. }
+        | MessageChange::Delete { target, .. } => (affected > 0).then(|| target.clone()),
+        MessageChange::Timer { .. } => None,
+    })
 }
 
 async fn insert_outboxes(
@@ -601,3 +800,15 @@ async fn raise_status(
 
 #[cfg(test)]
 mod tests;
+
+/// Turns what a person typed into an FTS5 expression: each word quoted (so no word is read as
+/// syntax) and matched as a prefix, all words required. `None` when there is no word.
+fn fts_expression(query: &str) -> Option<String> {
+    let terms: Vec<String> = query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .take(16)
+        .map(|word| format!("\"{}\"*", word.chars().take(64).collect::<String>()))
+        .collect();
+    (!terms.is_empty()).then(|| terms.join(" "))
+}

@@ -11,6 +11,8 @@ use sqlx::sqlite::SqlitePool;
 pub(crate) const NODE_SQLITE: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_contact_mailboxes.sql"),
+    include_str!("../migrations/0003_search.sql"),
+    include_str!("../migrations/0004_message_kinds.sql"),
 ];
 
 /// The server's store on SQLite ([`crate::server::SqliteServerStore`]).

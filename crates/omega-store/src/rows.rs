@@ -203,6 +203,54 @@ pub struct NewMessage {
     pub body: String,
     pub status: Status,
     pub timestamp_ms: i64,
+    pub meta: MessageMeta,
+}
+
+/// What kind of conversation item a message is, beyond its text.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MessageKind {
+    #[default]
+    Text,
+    Location,
+    Contact,
+    Sticker,
+    /// A system line: the disappearing-message timer changed.
+    Timer,
+}
+
+impl MessageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Text => "text",
+            MessageKind::Location => "location",
+            MessageKind::Contact => "contact",
+            MessageKind::Sticker => "sticker",
+            MessageKind::Timer => "timer",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<MessageKind> {
+        Some(match text {
+            "text" => MessageKind::Text,
+            "location" => MessageKind::Location,
+            "contact" => MessageKind::Contact,
+            "sticker" => MessageKind::Sticker,
+            "timer" => MessageKind::Timer,
+            _ => return None,
+        })
+    }
+}
+
+/// A message's kind and what comes with it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MessageMeta {
+    pub kind: MessageKind,
+    /// JSON with what the kind carries (mentions, coordinates, a card, a sticker).
+    pub extra: Option<String>,
+    /// The quoted message (UUID text).
+    pub reply_to: Option<String>,
+    /// When a disappearing message is erased (ms since the epoch).
+    pub expires_at_ms: Option<i64>,
 }
 
 /// A stored message.
@@ -216,12 +264,24 @@ pub struct MessageRow {
     pub status: Status,
     pub timestamp_ms: i64,
     pub updated_ms: i64,
+    pub meta: MessageMeta,
+    pub edited_ms: Option<i64>,
+    /// Deleted for everyone (body and extra erased).
+    pub deleted: bool,
+    /// JSON array of `{"by", "emoji"}`.
+    pub reactions: Option<String>,
 }
 
 impl MessageRow {
-    pub(crate) const SELECT_BY_PEER: &'static str = "SELECT seq, message_id, peer_user, direction, body, status, timestamp_ms, updated_ms FROM messages WHERE peer_user = ? ORDER BY seq DESC LIMIT ?";
-    pub(crate) const SELECT_ALL: &'static str = "SELECT seq, message_id, peer_user, direction, body, status, timestamp_ms, updated_ms FROM messages ORDER BY seq DESC LIMIT ?";
-    pub(crate) const SELECT_BY_ID: &'static str = "SELECT seq, message_id, peer_user, direction, body, status, timestamp_ms, updated_ms FROM messages WHERE message_id = ? ORDER BY direction DESC LIMIT 1";
+    pub(crate) const SELECT_BY_PEER: &'static str = "SELECT seq, message_id, peer_user, direction, body, status, timestamp_ms, updated_ms, kind, extra, reply_to, edited_ms, deleted, reactions, expires_at_ms FROM messages WHERE peer_user = ? ORDER BY seq DESC LIMIT ?";
+    pub(crate) const SELECT_ALL: &'static str = "SELECT seq, message_id, peer_user, direction, body, status, timestamp_ms, updated_ms, kind, extra, reply_to, edited_ms, deleted, reactions, expires_at_ms FROM messages ORDER BY seq DESC LIMIT ?";
+    pub(crate) const SELECT_BY_ID: &'static str = "SELECT seq, message_id, peer_user, direction, body, status, timestamp_ms, updated_ms, kind, extra, reply_to, edited_ms, deleted, reactions, expires_at_ms FROM messages WHERE message_id = ? ORDER BY direction DESC LIMIT 1";
+    pub(crate) const SELECT_IN_CONVERSATION: &'static str = "SELECT seq, message_id, peer_user, direction, body, status, timestamp_ms, updated_ms, kind, extra, reply_to, edited_ms, deleted, reactions, expires_at_ms FROM messages WHERE peer_user = ? AND message_id = ? ORDER BY direction DESC LIMIT 1";
+    /// Full-text search: binds the FTS5 expression, the peer (or NULL) twice, the limit.
+    pub(crate) const SEARCH: &'static str = "SELECT m.seq, m.message_id, m.peer_user, m.direction, m.body, m.status, m.timestamp_ms, m.updated_ms, m.kind, m.extra, m.reply_to, m.edited_ms, m.deleted, m.reactions, m.expires_at_ms \
+        FROM messages_fts JOIN messages m ON m.seq = messages_fts.rowid \
+        WHERE messages_fts MATCH ? AND (? IS NULL OR m.peer_user = ?) AND m.deleted = 0 \
+        ORDER BY bm25(messages_fts), m.seq DESC LIMIT ?";
 
     pub(crate) fn from_row(row: &SqliteRow) -> Result<Self, StoreError> {
         let direction: String = row.try_get("direction")?;
@@ -247,6 +307,21 @@ impl MessageRow {
             })?,
             timestamp_ms: row.try_get("timestamp_ms")?,
             updated_ms: row.try_get("updated_ms")?,
+            meta: {
+                let kind: String = row.try_get("kind")?;
+                MessageMeta {
+                    kind: MessageKind::parse(&kind).ok_or_else(|| StoreError::Corrupt {
+                        table: "messages",
+                        reason: format!("kind {kind:?}"),
+                    })?,
+                    extra: row.try_get("extra")?,
+                    reply_to: row.try_get("reply_to")?,
+                    expires_at_ms: row.try_get("expires_at_ms")?,
+                }
+            },
+            edited_ms: row.try_get("edited_ms")?,
+            deleted: row.try_get::<i64, _>("deleted")? != 0,
+            reactions: row.try_get("reactions")?,
         })
     }
 }
@@ -266,6 +341,7 @@ impl ConversationRow {
     pub(crate) const SELECT_ALL: &'static str = "SELECT c.user_key, c.user_id, c.alias, c.name, \
         c.device_list, c.device_list_version, c.addrs, c.mailboxes, c.verified, c.added_ms, \
         m.seq, m.message_id, m.peer_user, m.direction, m.body, m.status, m.timestamp_ms, m.updated_ms, \
+        m.kind, m.extra, m.reply_to, m.edited_ms, m.deleted, m.reactions, m.expires_at_ms, \
         (SELECT COUNT(*) FROM messages u \
          WHERE u.peer_user = c.user_key AND u.direction = 'in' AND u.status != 'read') AS unread \
         FROM contacts c \
@@ -338,6 +414,32 @@ pub struct InboundCommit {
     pub status_updates: Vec<(Vec<u8>, Status)>,
     /// Envelopes to send back (a delivery receipt).
     pub outbox: Vec<NewOutbox>,
+    /// What the sender did to an earlier message (or to the conversation).
+    pub change: Option<MessageChange>,
+}
+
+/// Something that happens to a message after it was sent (or to its conversation), applied in
+/// the same transaction that accepts it. Message ids are UUID text, in the conversation with
+/// the peer the change is applied for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MessageChange {
+    /// `by` (a user id) reacts to a message; `None` takes their reaction back.
+    React {
+        target: String,
+        by: String,
+        emoji: Option<String>,
+    },
+    /// The author (`author`: which way the message went) replaces its text.
+    Edit {
+        target: String,
+        author: Direction,
+        body: String,
+        extra: Option<String>,
+    },
+    /// The author deletes the message for everyone: its text is erased, a tombstone stays.
+    Delete { target: String, author: Direction },
+    /// The conversation's disappearing-message timer (0: off).
+    Timer { ms: i64 },
 }
 
 /// An outbox row just written: what the outbox core needs to schedule it.
@@ -353,6 +455,8 @@ pub enum InboundOutcome {
     Stored {
         changes: Vec<StatusChange>,
         queued: Vec<QueuedOutbox>,
+        /// The message a [`MessageChange`] altered, if it altered one.
+        changed: Option<String>,
     },
     /// The same envelope was accepted before; nothing changed.
     Duplicate,

@@ -10,6 +10,7 @@ fn message(id: &str, peer: &[u8], direction: Direction, status: Status) -> NewMe
         body: format!("body of {id}"),
         status,
         timestamp_ms: 1,
+        meta: MessageMeta::default(),
     }
 }
 
@@ -86,6 +87,7 @@ async fn status_only_moves_forward() {
         account_pickle: None,
         message: None,
         status_updates: vec![(uuid_bytes(2), Status::Delivered)],
+        change: None,
         outbox: vec![],
     };
     let outcome = store.commit_inbound(&commit, 2).await.unwrap();
@@ -110,6 +112,7 @@ async fn inbound_commit_is_idempotent_on_message_id() {
         account_pickle: Some("account".into()),
         message: Some(message(&id, b"alice", Direction::In, Status::Delivered)),
         status_updates: vec![],
+        change: None,
         outbox: vec![NewOutbox {
             message_id: uuid_bytes(4),
             peer_user: b"alice".to_vec(),
@@ -143,6 +146,7 @@ async fn mark_read_queues_receipts_once() {
             account_pickle: None,
             message: Some(message(&id, b"alice", Direction::In, Status::Delivered)),
             status_updates: vec![],
+            change: None,
             outbox: vec![],
         };
         store.commit_inbound(&commit, 1).await.unwrap();
@@ -291,6 +295,7 @@ async fn conversations_show_the_last_message_and_unread_incoming_count() {
                 Status::Delivered,
             )),
             status_updates: vec![],
+            change: None,
             outbox: vec![],
         };
         store.commit_inbound(&commit, 1).await.unwrap();
@@ -341,4 +346,203 @@ async fn conversations_show_the_last_message_and_unread_incoming_count() {
         .unwrap();
     assert_eq!(bob_now.unread, 0);
     assert_eq!(bob_now.last.unwrap().direction, Direction::In);
+}
+
+#[tokio::test]
+async fn search_finds_words_and_prefixes_ignoring_case_and_accents() {
+    let (_dir, store) = open_temp().await;
+    let texts = [
+        (b"bob".as_slice(), "A reunião mudou para as 15h"),
+        (b"bob".as_slice(), "Trago o bolo de chocolate"),
+        (b"ana".as_slice(), "REUNIÃO cancelada, desculpa"),
+        (b"ana".as_slice(), "quote \" star * NEAR(a b) -minus"),
+    ];
+    for (n, (peer, text)) in texts.iter().enumerate() {
+        let mut new = message(
+            &uuid_text(&uuid_bytes(u8::try_from(n).unwrap() + 1)).unwrap(),
+            peer,
+            Direction::Out,
+            Status::Queued,
+        );
+        new.body = (*text).to_owned();
+        store.queue_message(&new, &[], 5).await.unwrap();
+    }
+    let bodies = |rows: Vec<MessageRow>| -> Vec<String> {
+        let mut bodies: Vec<String> = rows.into_iter().map(|row| row.body).collect();
+        bodies.sort();
+        bodies
+    };
+    assert_eq!(
+        bodies(store.search("reuniao", None, 10).await.unwrap()),
+        ["A reunião mudou para as 15h", "REUNIÃO cancelada, desculpa"]
+    );
+    assert_eq!(
+        bodies(store.search("reun", Some(b"bob"), 10).await.unwrap()),
+        ["A reunião mudou para as 15h"],
+        "a prefix, in one conversation"
+    );
+    assert_eq!(
+        bodies(store.search("bolo choc", None, 10).await.unwrap()),
+        ["Trago o bolo de chocolate"],
+        "every word must match"
+    );
+    assert!(
+        store
+            .search("bolo reunião", None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // What would be FTS5 syntax is just text.
+    for query in [
+        "\"",
+        "*",
+        "NEAR(a b)",
+        "-minus",
+        "a OR b",
+        "\"unterminated",
+        "",
+    ] {
+        store.search(query, None, 10).await.unwrap();
+    }
+    assert_eq!(
+        bodies(store.search("NEAR(a b) -minus", None, 10).await.unwrap()),
+        ["quote \" star * NEAR(a b) -minus"]
+    );
+}
+
+#[tokio::test]
+async fn reactions_edits_and_deletes_apply_only_where_they_may() {
+    let (_dir, store) = open_temp().await;
+    let mine = uuid_text(&uuid_bytes(1)).unwrap();
+    let theirs = uuid_text(&uuid_bytes(2)).unwrap();
+    store
+        .queue_message(
+            &message(&mine, b"bob", Direction::Out, Status::Queued),
+            &[],
+            1,
+        )
+        .await
+        .unwrap();
+    let mut incoming = message(&theirs, b"bob", Direction::In, Status::Delivered);
+    incoming.body = "segredo".into();
+    store.queue_message(&incoming, &[], 1).await.unwrap();
+    let change = |change: MessageChange| {
+        let store = store.clone();
+        async move {
+            store
+                .change_message(b"bob", &change, &[], 5)
+                .await
+                .unwrap()
+                .0
+        }
+    };
+    // One reaction per person; a second one replaces it; None takes it back.
+    for emoji in ["👍", "❤️"] {
+        let changed = change(MessageChange::React {
+            target: theirs.clone(),
+            by: "me".into(),
+            emoji: Some(emoji.into()),
+        })
+        .await;
+        assert_eq!(changed.as_deref(), Some(theirs.as_str()));
+    }
+    let row = store.message(&theirs).await.unwrap().unwrap();
+    assert_eq!(
+        row.reactions.as_deref(),
+        Some(r#"[{"by":"me","emoji":"❤️"}]"#)
+    );
+    change(MessageChange::React {
+        target: theirs.clone(),
+        by: "me".into(),
+        emoji: None,
+    })
+    .await;
+    assert_eq!(
+        store.message(&theirs).await.unwrap().unwrap().reactions,
+        None
+    );
+    // Only the author edits or deletes.
+    let not_mine = change(MessageChange::Edit {
+        target: theirs.clone(),
+        author: Direction::Out,
+        body: "forged".into(),
+        extra: None,
+    })
+    .await;
+    assert_eq!(not_mine, None);
+    assert_eq!(
+        store.message(&theirs).await.unwrap().unwrap().body,
+        "segredo"
+    );
+    let edited = change(MessageChange::Edit {
+        target: mine.clone(),
+        author: Direction::Out,
+        body: "corrigido".into(),
+        extra: None,
+    })
+    .await;
+    assert_eq!(edited.as_deref(), Some(mine.as_str()));
+    let row = store.message(&mine).await.unwrap().unwrap();
+    assert_eq!((row.body.as_str(), row.edited_ms), ("corrigido", Some(5)));
+    // Deleted for everyone: the text leaves the row and the search index.
+    assert_eq!(store.search("segredo", None, 10).await.unwrap().len(), 1);
+    change(MessageChange::Delete {
+        target: theirs.clone(),
+        author: Direction::In,
+    })
+    .await;
+    let row = store.message(&theirs).await.unwrap().unwrap();
+    assert!(row.deleted);
+    assert_eq!(row.body, "");
+    assert!(store.search("segredo", None, 10).await.unwrap().is_empty());
+    // Nothing to edit: nothing changes, nothing is queued.
+    let (changed, queued) = store
+        .change_message(
+            b"bob",
+            &MessageChange::Edit {
+                target: theirs.clone(),
+                author: Direction::In,
+                body: "after delete".into(),
+                extra: None,
+            },
+            &[NewOutbox {
+                message_id: uuid_bytes(9),
+                peer_user: b"bob".to_vec(),
+                peer_device: vec![1; 32],
+                content: vec![1],
+            }],
+            6,
+        )
+        .await
+        .unwrap();
+    assert_eq!((changed, queued.len()), (None, 0));
+}
+
+#[tokio::test]
+async fn expired_disappearing_messages_are_erased_with_their_search_entries() {
+    let (_dir, store) = open_temp().await;
+    for (n, expires) in [(1u8, Some(1_000)), (2, Some(5_000)), (3, None)] {
+        let mut new = message(
+            &uuid_text(&uuid_bytes(n)).unwrap(),
+            b"bob",
+            Direction::In,
+            Status::Delivered,
+        );
+        new.body = format!("efemera {n}");
+        new.meta.expires_at_ms = expires;
+        store.queue_message(&new, &[], 1).await.unwrap();
+    }
+    assert!(store.erase_expired(999).await.unwrap().is_empty());
+    let erased = store.erase_expired(1_000).await.unwrap();
+    assert_eq!(
+        erased,
+        [(b"bob".to_vec(), uuid_text(&uuid_bytes(1)).unwrap())]
+    );
+    assert_eq!(store.search("efemera", None, 10).await.unwrap().len(), 2);
+    store.erase_expired(10_000).await.unwrap();
+    let left = store.messages(None, 10).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].body, "efemera 3");
+    assert_eq!(store.search("efemera", None, 10).await.unwrap().len(), 1);
 }

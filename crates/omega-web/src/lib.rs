@@ -47,6 +47,7 @@ pub const CONSOLE: &[Asset] = &[
     asset!("/console.css", "console/console.css", CSS),
     asset!("/api.js", "console/api.js", JS),
     asset!("/dom.js", "console/dom.js", JS),
+    asset!("/i18n.js", "console/i18n.js", JS),
     asset!("/inbox.js", "console/inbox.js", JS),
     asset!("/channels.js", "console/channels.js", JS),
     asset!("/admin.js", "console/admin.js", JS),

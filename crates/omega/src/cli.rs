@@ -48,13 +48,64 @@ pub enum Command {
     Send {
         /// Alias, user id or name of the contact.
         to: String,
-        text: String,
+        /// The text (leave it out with --location, --contact or --sticker).
+        text: Option<String>,
+        /// Quote this message (its id, from `messages --json`).
+        #[arg(long)]
+        reply_to: Option<String>,
+        /// A contact mentioned in the text (repeatable).
+        #[arg(long = "mention")]
+        mentions: Vec<String>,
+        /// Send a location: LATITUDE,LONGITUDE (e.g. -23.5505,-46.6333).
+        #[arg(long, allow_hyphen_values = true, conflicts_with_all = ["text", "contact", "sticker"])]
+        location: Option<String>,
+        /// The location's label.
+        #[arg(long, requires = "location")]
+        label: Option<String>,
+        /// Pass on a contact: one of yours (by name) or an `omega:` card.
+        #[arg(long, conflicts_with_all = ["text", "sticker"])]
+        contact: Option<String>,
+        /// Send a sticker: PACK/NAME (e.g. omega/thumbs-up); TEXT, if given, is its text.
+        #[arg(long)]
+        sticker: Option<String>,
         /// Wait until the message reaches this status.
         #[arg(long, value_enum)]
         wait: Option<WaitFor>,
         /// Seconds to wait with --wait.
         #[arg(long, default_value_t = 30)]
         timeout: u64,
+    },
+    /// React to a message with an emoji (replaces your earlier reaction), or take it back.
+    React {
+        /// The message's id.
+        message_id: String,
+        /// The emoji (leave it out with --remove).
+        emoji: Option<String>,
+        #[arg(long, conflicts_with = "emoji")]
+        remove: bool,
+    },
+    /// Replace the text of one of your messages (everyone sees it marked edited).
+    Edit { message_id: String, text: String },
+    /// Delete one of your messages for everyone.
+    Delete { message_id: String },
+    /// Set a conversation's disappearing-message timer for both sides: 30s, 5m, 1h, 7d… or off.
+    Timer {
+        /// Alias, user id or name of the contact.
+        with: String,
+        /// How long messages live after they arrive (1s to 28d), or `off`.
+        duration: String,
+    },
+    /// Search your messages: every word must appear (prefixes match; case and accents are
+    /// ignored); best match first.
+    Search {
+        /// The words to look for.
+        text: String,
+        /// Only the conversation with this contact.
+        #[arg(long)]
+        with: Option<String>,
+        /// At most this many results.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=1000))]
+        limit: i64,
     },
     /// List messages, oldest first.
     Messages {
@@ -92,6 +143,9 @@ pub enum Command {
     Demo(DemoArgs),
     /// Run the business hub (gateway, tenants, auth, audit log), or manage it.
     Hub(HubArgs),
+    /// Back up this identity with its history into one encrypted file, or restore one.
+    #[command(subcommand)]
+    Backup(BackupCommand),
     /// Verify the hub's audit log offline.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -163,6 +217,34 @@ pub enum HubConfigCommand {
     History,
     /// Put an earlier version back into hub.toml and make the running hub reload it.
     Rollback { version: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Write an encrypted backup of this identity with its contacts, messages and sessions
+    /// (works while the node runs). Asks for the identity's passphrase, which also encrypts the
+    /// backup unless --backup-passphrase-env names another.
+    Create {
+        /// The backup file to write (refused if it exists, unless --force).
+        path: PathBuf,
+        /// Overwrite PATH if it exists.
+        #[arg(long)]
+        force: bool,
+        /// Encrypt the backup with the passphrase in this environment variable instead of the
+        /// identity's (restoring then needs both).
+        #[arg(long, value_name = "VAR")]
+        backup_passphrase_env: Option<String>,
+    },
+    /// Restore a backup into an empty or new data directory; everything is checked before the
+    /// directory appears, so a damaged backup or a wrong passphrase leaves nothing behind.
+    Restore {
+        /// The backup file to read.
+        path: PathBuf,
+        /// The backup was encrypted with the passphrase in this environment variable (the
+        /// identity's own passphrase is asked for too).
+        #[arg(long, value_name = "VAR")]
+        backup_passphrase_env: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

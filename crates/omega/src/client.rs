@@ -67,6 +67,26 @@ impl Client {
             .context("the node did not answer")?;
         decode(response)
     }
+
+    pub fn put<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T> {
+        let response = self
+            .agent
+            .put(format!("{}{path}", self.base))
+            .header("Authorization", &format!("Bearer {}", self.token))
+            .send_json(body)
+            .context("the node did not answer")?;
+        decode(response)
+    }
+
+    pub fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let response = self
+            .agent
+            .delete(format!("{}{path}", self.base))
+            .header("Authorization", &format!("Bearer {}", self.token))
+            .call()
+            .context("the node did not answer")?;
+        decode(response)
+    }
 }
 
 fn decode<T: DeserializeOwned>(mut response: ureq::http::Response<ureq::Body>) -> Result<T> {

@@ -9,7 +9,9 @@ use omega_core::{ContactView, DataDir, MessageView, Node, NodeConfig, OpenError,
 use serde_json::json;
 use zeroize::Zeroizing;
 
-use crate::cli::{AuditCommand, BenchCommand, Cli, Command, ContactCommand, NodeArgs};
+use crate::cli::{
+    AuditCommand, BackupCommand, BenchCommand, Cli, Command, ContactCommand, NodeArgs,
+};
 use crate::client::{Client, segment};
 use crate::{Exit, exit};
 
@@ -28,6 +30,21 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Contact(command) => contact(&data_dir, command, json),
         Command::Server(args) => crate::server::run(&data_dir, &args, json),
         Command::Hub(args) => crate::hub::run(&data_dir, args, json),
+        Command::Backup(BackupCommand::Create {
+            path,
+            force,
+            backup_passphrase_env,
+        }) => crate::backup::create(
+            &data_dir,
+            &path,
+            force,
+            backup_passphrase_env.as_deref(),
+            json,
+        ),
+        Command::Backup(BackupCommand::Restore {
+            path,
+            backup_passphrase_env,
+        }) => crate::backup::restore(&data_dir, &path, backup_passphrase_env.as_deref(), json),
         Command::Audit(AuditCommand::Verify {
             head,
             proof,
@@ -37,17 +54,77 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Send {
             to,
             text,
+            reply_to,
+            mentions,
+            location,
+            label,
+            contact,
+            sticker,
             wait,
             timeout,
-        } => send(
-            &data_dir,
-            &to,
-            &text,
-            wait.map(|w| w.as_str()),
-            timeout,
-            json,
-        ),
+        } => {
+            let mut body = json!({ "to": to, "reply_to": reply_to });
+            if let Some(location) = location {
+                let (latitude, longitude) = parse_location(&location)?;
+                body["location"] = json!({ "latitude": latitude, "longitude": longitude, "label": label.unwrap_or_default() });
+            } else if let Some(contact) = contact {
+                body["contact"] = json!(contact);
+            } else if let Some(sticker) = sticker {
+                let (pack, name) = sticker
+                    .split_once('/')
+                    .filter(|(pack, name)| !pack.is_empty() && !name.is_empty())
+                    .with_context(|| format!("--sticker {sticker:?}: expected PACK/NAME"))?;
+                body["sticker"] =
+                    json!({ "pack": pack, "name": name, "alt": text.clone().unwrap_or_default() });
+            } else {
+                let text =
+                    text.context("give the text to send (or --location, --contact, --sticker)")?;
+                body["text"] = json!(text);
+                body["mentions"] = json!(mentions);
+            }
+            send(&data_dir, &body, wait.map(|w| w.as_str()), timeout, json)
+        }
+        Command::React {
+            message_id,
+            emoji,
+            remove,
+        } => {
+            let client = Client::connect(&data_dir)?;
+            let path = format!("/v1/messages/{}/reactions", segment(&message_id));
+            let message: MessageView = match (emoji, remove) {
+                (Some(emoji), false) => client.post(&path, &json!({ "emoji": emoji }))?,
+                (None, true) => client.delete(&path)?,
+                _ => bail!("give an emoji, or --remove"),
+            };
+            print_message(&message, json)
+        }
+        Command::Edit { message_id, text } => {
+            let client = Client::connect(&data_dir)?;
+            let message: MessageView = client.post(
+                &format!("/v1/messages/{}/edit", segment(&message_id)),
+                &json!({ "text": text }),
+            )?;
+            print_message(&message, json)
+        }
+        Command::Delete { message_id } => {
+            let client = Client::connect(&data_dir)?;
+            let message: MessageView =
+                client.delete(&format!("/v1/messages/{}", segment(&message_id)))?;
+            print_message(&message, json)
+        }
+        Command::Timer { with, duration } => {
+            let seconds = parse_duration(&duration)?;
+            let client = Client::connect(&data_dir)?;
+            let message: MessageView = client.put(
+                &format!("/v1/conversations/{}/timer", segment(&with)),
+                &json!({ "seconds": seconds }),
+            )?;
+            print_message(&message, json)
+        }
         Command::Messages { with, limit } => messages(&data_dir, with.as_deref(), limit, json),
+        Command::Search { text, with, limit } => {
+            search(&data_dir, &text, with.as_deref(), limit, json)
+        }
         Command::Chat { with } => crate::chat::run(&data_dir, with),
         Command::Open => crate::open::run(&data_dir, json),
         Command::Read { with } => {
@@ -106,7 +183,7 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// The passphrase from OMEGA_PASSPHRASE, or asked on the terminal (twice when creating).
-fn passphrase(confirm: bool) -> Result<Zeroizing<Vec<u8>>> {
+pub(crate) fn passphrase(confirm: bool) -> Result<Zeroizing<Vec<u8>>> {
     if let Ok(value) = std::env::var("OMEGA_PASSPHRASE") {
         return Ok(Zeroizing::new(value.into_bytes()));
     }
@@ -404,16 +481,62 @@ fn contact(data_dir: &DataDir, command: ContactCommand, json: bool) -> Result<()
     Ok(())
 }
 
+/// `LAT,LON` as two numbers.
+fn parse_location(text: &str) -> Result<(f64, f64)> {
+    let parsed = text.split_once(',').and_then(|(lat, lon)| {
+        Some((
+            lat.trim().parse::<f64>().ok()?,
+            lon.trim().parse::<f64>().ok()?,
+        ))
+    });
+    parsed.with_context(|| {
+        format!("--location {text:?}: expected LATITUDE,LONGITUDE (e.g. -23.5505,-46.6333)")
+    })
+}
+
+/// `30s`, `5m`, `1h`, `7d` or `off`, in seconds (0: off).
+fn parse_duration(text: &str) -> Result<u64> {
+    let text = text.trim().to_ascii_lowercase();
+    if text == "off" || text == "0" {
+        return Ok(0);
+    }
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .ok()
+        .with_context(|| format!("{text:?}: expected a duration like 30s, 5m, 1h, 7d, or off"))?;
+    let factor = match unit {
+        "s" | "" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => bail!("{text:?}: the unit is s, m, h, d or w"),
+    };
+    Ok(number.saturating_mul(factor))
+}
+
+fn print_message(message: &MessageView, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(message)?);
+    } else {
+        println!("{} {} {}", message.message_id, message.kind, message.text);
+    }
+    Ok(())
+}
+
 fn send(
     data_dir: &DataDir,
-    to: &str,
-    text: &str,
+    body: &serde_json::Value,
     wait: Option<&str>,
     timeout: u64,
     json: bool,
 ) -> Result<()> {
     let client = Client::connect(data_dir)?;
-    let mut message: MessageView = client.post("/v1/messages", &json!({"to": to, "text": text}))?;
+    let mut message: MessageView = client.post("/v1/messages", body)?;
     if let Some(wait) = wait {
         message = client.get(&format!(
             "/v1/messages/{}?wait={wait}&timeout_ms={}",
@@ -457,8 +580,36 @@ fn messages(data_dir: &DataDir, with: Option<&str>, limit: i64, json: bool) -> R
         path.push_str(&format!("&with={}", segment(with)));
     }
     let messages: Vec<MessageView> = client.get(&path)?;
+    print_messages(&messages, json)
+}
+
+/// `omega search`: messages containing every word, best match first.
+fn search(
+    data_dir: &DataDir,
+    text: &str,
+    with: Option<&str>,
+    limit: i64,
+    json: bool,
+) -> Result<()> {
+    if text.trim().is_empty() {
+        bail!("give some words to look for");
+    }
+    let client = Client::connect(data_dir)?;
+    let mut path = format!("/v1/search?q={}&limit={limit}", segment(text));
+    if let Some(with) = with {
+        path.push_str(&format!("&with={}", segment(with)));
+    }
+    let messages: Vec<MessageView> = client.get(&path)?;
+    if !json && messages.is_empty() {
+        println!("nothing found");
+        return Ok(());
+    }
+    print_messages(&messages, json)
+}
+
+fn print_messages(messages: &[MessageView], json: bool) -> Result<()> {
     if json {
-        println!("{}", serde_json::to_string(&messages)?);
+        println!("{}", serde_json::to_string(messages)?);
         return Ok(());
     }
     for message in messages {

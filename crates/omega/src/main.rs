@@ -2,6 +2,7 @@
 //! node itself is `omega-core`.
 
 mod audit_verify;
+mod backup;
 mod bench;
 mod bench_hub;
 mod bench_ingest;

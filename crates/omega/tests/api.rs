@@ -329,3 +329,308 @@ fn node_stops_cleanly_while_a_client_holds_the_event_stream_open() {
         "a clean stop removes api.json"
     );
 }
+
+fn omega_cli(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_omega"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env("OMEGA_PASSPHRASE", PASSPHRASE)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn search_finds_sent_and_received_messages_by_words_ignoring_accents() {
+    let root = tempfile::tempdir().unwrap();
+    let alice_dir = root.path().join("alice");
+    let alice = start(&alice_dir, "alice");
+    let bob = start(&root.path().join("bob"), "bob");
+    for (from, to, alias) in [(&alice, &bob, "bob"), (&bob, &alice, "alice")] {
+        let card = call(to, "GET", "/v1/id", None, None).1["card"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let added = call(
+            from,
+            "POST",
+            "/v1/contacts",
+            Some(&json!({"card": card, "alias": alias}).to_string()),
+            None,
+        );
+        assert_eq!(added.0, 201, "{added:?}");
+    }
+    for text in ["A reunião mudou para as 15h", "Levo o bolo"] {
+        let sent = call(
+            &alice,
+            "POST",
+            "/v1/messages",
+            Some(&json!({"to": "bob", "text": text}).to_string()),
+            None,
+        );
+        assert_eq!(sent.0, 202, "{sent:?}");
+    }
+    let reply = call(
+        &bob,
+        "POST",
+        "/v1/messages",
+        Some(r#"{"to":"alice","text":"Reuniao às 15h, combinado"}"#),
+        None,
+    );
+    assert_eq!(reply.0, 202);
+    let id = reply.1["message_id"].as_str().unwrap();
+    let waited = call(
+        &bob,
+        "GET",
+        &format!("/v1/messages/{id}?wait=delivered&timeout_ms=60000"),
+        None,
+        None,
+    );
+    assert_eq!(waited.1["status"], "delivered", "{waited:?}");
+
+    let output = omega_cli(&alice_dir, &["--json", "search", "REUNIAO"]);
+    assert!(output.status.success(), "{output:?}");
+    let found: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let mut texts: Vec<&str> = found.iter().map(|m| m["text"].as_str().unwrap()).collect();
+    texts.sort_unstable();
+    assert_eq!(
+        texts,
+        ["A reunião mudou para as 15h", "Reuniao às 15h, combinado"]
+    );
+    assert!(found.iter().any(|m| m["direction"] == "in"));
+    assert!(found.iter().any(|m| m["direction"] == "out"));
+
+    let output = omega_cli(&alice_dir, &["--json", "search", "bol", "--with", "bob"]);
+    let found: Vec<Value> = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["text"], "Levo o bolo");
+
+    // Garbage in: clear errors, nothing broken.
+    let output = omega_cli(&alice_dir, &["search", "   "]);
+    assert_eq!(output.status.code(), Some(1));
+    let output = omega_cli(&alice_dir, &["search", "x", "--limit", "0"]);
+    assert_eq!(output.status.code(), Some(2));
+    let output = omega_cli(&alice_dir, &["search", "x", "--with", "nobody"]);
+    assert_eq!(output.status.code(), Some(1));
+    let output = omega_cli(&alice_dir, &["--json", "search", "\"*NEAR(-"]);
+    assert!(output.status.success(), "{output:?}");
+    assert_error(
+        &call(&alice, "GET", "/v1/search?limit=5", None, None),
+        400,
+        "invalid_query",
+    );
+    assert_error(
+        &call(&alice, "GET", "/v1/search?q=a&limit=5000", None, None),
+        400,
+        "invalid_query",
+    );
+}
+
+/// `omega --json ARGS` on a node's data dir, parsed (panics on failure).
+fn omega_json(dir: &Path, args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let output = omega_cli(dir, &all);
+    assert!(
+        output.status.success(),
+        "omega {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Polls `omega messages --with WITH --json` until one message satisfies `check`.
+fn wait_for_message(dir: &Path, with: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let messages = omega_json(dir, &["messages", "--with", with]);
+        if let Some(found) = messages.as_array().unwrap().iter().find(|m| check(m)) {
+            return found.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}: {messages}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn every_message_kind_round_trips_between_nodes_and_renders_in_messages_json() {
+    let root = tempfile::tempdir().unwrap();
+    let (alice_dir, bob_dir, carol_dir) = (
+        root.path().join("alice"),
+        root.path().join("bob"),
+        root.path().join("carol"),
+    );
+    let alice = start(&alice_dir, "alice");
+    let bob = start(&bob_dir, "bob");
+    let init = omega_cli(&carol_dir, &["init", "--name", "Carol"]);
+    assert!(init.status.success());
+    let carol_card = String::from_utf8(omega_cli(&carol_dir, &["id", "--card"]).stdout).unwrap();
+    for (from, to, alias) in [(&alice, &bob, "bob"), (&bob, &alice, "alice")] {
+        let card = call(to, "GET", "/v1/id", None, None).1["card"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let added = call(
+            from,
+            "POST",
+            "/v1/contacts",
+            Some(&json!({"card": card, "alias": alias}).to_string()),
+            None,
+        );
+        assert_eq!(added.0, 201, "{added:?}");
+    }
+    let bob_id = call(&bob, "GET", "/v1/id", None, None).1["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let alice_id = call(&alice, "GET", "/v1/id", None, None).1["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Text with a mention; Bob quotes it in his reply.
+    let hello = omega_json(&alice_dir, &["send", "bob", "oi @bob", "--mention", "bob"]);
+    let hello_id = hello["message_id"].as_str().unwrap().to_owned();
+    let got = wait_for_message(&bob_dir, "alice", "the mention", |m| {
+        m["message_id"] == hello_id.as_str()
+    });
+    assert_eq!(got["kind"], "text");
+    assert_eq!(got["mentions"], json!([bob_id]));
+    let reply = omega_json(&bob_dir, &["send", "alice", "oi!", "--reply-to", &hello_id]);
+    let reply_id = reply["message_id"].as_str().unwrap().to_owned();
+    let got = wait_for_message(&alice_dir, "bob", "the reply", |m| {
+        m["message_id"] == reply_id.as_str()
+    });
+    assert_eq!(got["reply_to"], hello_id.as_str());
+
+    // Location, contact card, sticker.
+    let place = omega_json(
+        &alice_dir,
+        &[
+            "send",
+            "bob",
+            "--location",
+            "-23.5505,-46.6333",
+            "--label",
+            "Praça da Sé",
+        ],
+    );
+    let place_id = place["message_id"].as_str().unwrap().to_owned();
+    let got = wait_for_message(&bob_dir, "alice", "the location", |m| {
+        m["message_id"] == place_id.as_str()
+    });
+    assert_eq!(got["kind"], "location");
+    assert_eq!(got["location"]["label"], "Praça da Sé");
+    assert_eq!(got["location"]["latitude"], -23.5505);
+    let shared = omega_json(&alice_dir, &["send", "bob", "--contact", carol_card.trim()]);
+    let shared_id = shared["message_id"].as_str().unwrap().to_owned();
+    let got = wait_for_message(&bob_dir, "alice", "the card", |m| {
+        m["message_id"] == shared_id.as_str()
+    });
+    assert_eq!(got["kind"], "contact");
+    assert_eq!(got["contact"]["name"], "Carol");
+    assert_eq!(got["contact"]["card"], carol_card.trim());
+    let sticker = omega_json(
+        &alice_dir,
+        &["send", "bob", "👍", "--sticker", "omega/thumbs-up"],
+    );
+    let sticker_id = sticker["message_id"].as_str().unwrap().to_owned();
+    let got = wait_for_message(&bob_dir, "alice", "the sticker", |m| {
+        m["message_id"] == sticker_id.as_str()
+    });
+    assert_eq!(
+        got["sticker"],
+        json!({"pack": "omega", "name": "thumbs-up", "alt": "👍"})
+    );
+
+    // Bob reacts; Alice edits her text and deletes the location for everyone.
+    omega_json(&bob_dir, &["react", &hello_id, "🎉"]);
+    let got = wait_for_message(&alice_dir, "bob", "the reaction", |m| {
+        m["message_id"] == hello_id.as_str() && !m["reactions"].is_null()
+    });
+    assert_eq!(got["reactions"], json!([{"by": bob_id, "emoji": "🎉"}]));
+    let edited = omega_json(&alice_dir, &["edit", &hello_id, "olá @bob"]);
+    assert!(edited["edited_at"].is_i64());
+    let got = wait_for_message(&bob_dir, "alice", "the edit", |m| {
+        m["message_id"] == hello_id.as_str() && m["text"] == "olá @bob"
+    });
+    assert!(got["edited_at"].is_i64());
+    omega_json(&alice_dir, &["delete", &place_id]);
+    let got = wait_for_message(&bob_dir, "alice", "the delete", |m| {
+        m["message_id"] == place_id.as_str() && m["deleted"] == true
+    });
+    assert_eq!(got["text"], "");
+    assert!(got["location"].is_null(), "{got}");
+
+    // Only the author edits or deletes; garbage is refused clearly.
+    for args in [
+        vec!["edit", hello_id.as_str(), "forged"],
+        vec!["delete", hello_id.as_str()],
+        vec!["react", "not-an-id", "👍"],
+        vec!["send", "alice", "--location", "91,0"],
+        vec!["send", "alice", "--sticker", "nopack"],
+        vec![
+            "send",
+            "alice",
+            "x",
+            "--reply-to",
+            "00000000-0000-0000-0000-000000000000",
+        ],
+        vec!["timer", "alice", "3 fortnights"],
+    ] {
+        let output = omega_cli(&bob_dir, &args);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {output:?}");
+        assert!(!output.stderr.is_empty());
+    }
+
+    // Disappearing messages: the timer line shows on both sides, then messages vanish from
+    // both stores (and from search) once the timer runs out.
+    let line = omega_json(&alice_dir, &["timer", "bob", "2s"]);
+    assert_eq!(line["kind"], "timer");
+    assert_eq!(line["timer_ms"], 2000);
+    wait_for_message(&bob_dir, "alice", "the timer line", |m| {
+        m["kind"] == "timer" && m["timer_ms"] == 2000
+    });
+    let secret = omega_json(&alice_dir, &["send", "bob", "efêmera mensagem"]);
+    assert!(secret["expires_at"].is_i64(), "{secret}");
+    let secret_id = secret["message_id"].as_str().unwrap().to_owned();
+    wait_for_message(&bob_dir, "alice", "the disappearing message", |m| {
+        m["message_id"] == secret_id.as_str() && m["expires_at"].is_i64()
+    });
+    for dir in [&alice_dir, &bob_dir] {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let messages = omega_json(dir, &["messages"]);
+            let left = messages
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["message_id"] == secret_id.as_str());
+            if !left {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "never erased: {messages}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let found = omega_json(dir, &["search", "efemera"]);
+        assert_eq!(found, json!([]), "the search index forgets it too");
+    }
+    // The earlier messages stay; timer off.
+    let off = omega_json(&bob_dir, &["timer", "alice", "off"]);
+    assert_eq!(off["timer_ms"], 0);
+    let kept = omega_json(&bob_dir, &["messages", "--with", "alice"]);
+    assert!(
+        kept.as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["message_id"] == sticker_id.as_str())
+    );
+    let _ = alice_id;
+}

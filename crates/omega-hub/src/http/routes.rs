@@ -282,7 +282,8 @@ async fn me(State(hub): State<Hub>, Authed(principal): Authed) -> Result<Json<Me
     Ok(Json(view))
 }
 
-/// Start 2FA enrolment: returns the secret and an `otpauth://` URI (shown once).
+/// Start 2FA enrolment: returns the secret, its `otpauth://` URI and that URI as a QR code
+/// (an SVG document), all shown once.
 #[utoipa::path(post, path = "/api/v1/auth/totp/enroll", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = TotpEnrollment), (status = 409, body = ErrorBody)))]
 async fn totp_enroll(

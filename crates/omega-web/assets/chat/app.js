@@ -15,6 +15,18 @@ const TICKS = {
 const RANK = { queued: 0, failed: 1, sent: 2, delivered: 3, read: 4 };
 const THEME_KEY = 'omega-theme';
 const MESSAGE_LIMIT = 500;
+/** How often a camera frame is sent to be searched for a QR code. */
+const SCAN_EVERY_MS = 700;
+/** What the node reads as it is (larger pictures, or other kinds, are redrawn as a PNG first). */
+const SCAN_MAX_BYTES = 8 * 1024 * 1024;
+const SCAN_MAX_SIDE = 2000;
+const SCAN_ERRORS = {
+  no_qr_code: 'No QR code found in that image.',
+  not_a_card: 'That QR code is not an Ômega card.',
+  own_card: 'That QR code is your own card.',
+  invalid_image: 'That file is not a picture the node can read.',
+  image_too_large: 'That picture is too large.',
+};
 
 const state = {
   csrf: null,
@@ -53,10 +65,12 @@ class ApiError extends Error {
   }
 }
 
+/** Calls the API; `body` is sent as JSON, or as it is when it is a Blob (a picture). */
 async function api(method, path, body) {
   const headers = { Accept: 'application/json' };
+  const raw = body instanceof Blob;
   if (method !== 'GET') {
-    headers['Content-Type'] = 'application/json';
+    headers['Content-Type'] = raw ? body.type : 'application/json';
     if (state.csrf) headers['X-CSRF-Token'] = state.csrf;
   }
   let response;
@@ -64,7 +78,7 @@ async function api(method, path, body) {
     response = await fetch(path, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined || raw ? body : JSON.stringify(body),
       credentials: 'same-origin',
       cache: 'no-store',
     });
@@ -466,8 +480,155 @@ async function resync() {
 function openAdd() {
   $('add-form').reset();
   showError($('add-error'), null);
+  showScanStatus(null);
+  $('add-camera').hidden = !navigator.mediaDevices?.getUserMedia;
   $('add-dialog').showModal();
   $('add-card').focus();
+}
+
+// ---- adding a contact from a QR code -----------------------------------------------------------
+
+const camera = { stream: null, timer: null, busy: false, canvas: null };
+
+function showScanStatus(text) {
+  $('scan-status').textContent = text ?? '';
+  $('scan-status').hidden = !text;
+}
+
+/** An error of POST /v1/contacts/scan, in words for the person. */
+function scanError(error) {
+  return new Error(SCAN_ERRORS[error.code] ?? error.message);
+}
+
+/** Puts a scanned card in the form for the person to check, name and add. */
+function useScannedCard(found) {
+  $('add-card').value = found.card;
+  showError($('add-error'), null);
+  showScanStatus(`Found the card of ${found.name}. Give them an alias if you like, then Add.`);
+  $('add-alias').focus();
+}
+
+/** The picture as the node reads it: a PNG or JPEG under the size limit, else redrawn as a PNG. */
+async function scannablePicture(file) {
+  if ((file.type === 'image/png' || file.type === 'image/jpeg') && file.size <= SCAN_MAX_BYTES) {
+    return file;
+  }
+  // Whatever this browser can show (SVG, WebP, HEIC on some phones…), through an <img>.
+  const url = URL.createObjectURL(file);
+  const image = new Image();
+  try {
+    image.src = url;
+    await image.decode();
+  } catch {
+    throw new Error('That file is not a picture this browser can read.');
+  } finally {
+    URL.revokeObjectURL(url);
+  }
+  const width = image.naturalWidth || SCAN_MAX_SIDE;
+  const height = image.naturalHeight || SCAN_MAX_SIDE;
+  const scale = Math.min(1, SCAN_MAX_SIDE / Math.max(width, height));
+  const canvas = document.createElement('canvas');
+  canvas.width = Math.max(1, Math.round(width * scale));
+  canvas.height = Math.max(1, Math.round(height * scale));
+  const context = canvas.getContext('2d');
+  context.fillStyle = '#ffffff';
+  context.fillRect(0, 0, canvas.width, canvas.height);
+  context.drawImage(image, 0, 0, canvas.width, canvas.height);
+  const png = await new Promise((resolve) => canvas.toBlob(resolve, 'image/png'));
+  if (!png) throw new Error(SCAN_ERRORS.invalid_image);
+  return png;
+}
+
+async function scanFile() {
+  const input = $('add-scan-file');
+  const file = input.files?.[0];
+  input.value = ''; // choosing the same file again is a new choice
+  if (!file) return;
+  stopCamera();
+  showError($('add-error'), null);
+  showScanStatus('Reading the QR code…');
+  $('add-scan').disabled = true;
+  try {
+    useScannedCard(await api('POST', '/v1/contacts/scan', await scannablePicture(file)));
+  } catch (error) {
+    showScanStatus(null);
+    showError($('add-error'), error instanceof ApiError ? scanError(error) : error);
+  } finally {
+    $('add-scan').disabled = false;
+  }
+}
+
+async function startCamera() {
+  if (camera.stream) return;
+  showError($('add-error'), null);
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({
+      video: { facingMode: 'environment' },
+      audio: false,
+    });
+  } catch (error) {
+    showError($('add-error'), new Error(`The camera could not be opened (${error.name}).`));
+    return;
+  }
+  if (!$('add-dialog').open) {
+    for (const track of stream.getTracks()) track.stop();
+    return;
+  }
+  camera.stream = stream;
+  const video = $('camera-video');
+  video.srcObject = stream;
+  $('camera').hidden = false;
+  $('add-camera').hidden = true;
+  showScanStatus('Point the camera at their QR code…');
+  video.play().catch(() => {});
+  camera.timer = setInterval(scanFrame, SCAN_EVERY_MS);
+}
+
+function stopCamera() {
+  clearInterval(camera.timer);
+  camera.timer = null;
+  if (camera.stream) {
+    for (const track of camera.stream.getTracks()) track.stop();
+  }
+  camera.stream = null;
+  $('camera-video').srcObject = null;
+  $('camera').hidden = true;
+  $('add-camera').hidden = !navigator.mediaDevices?.getUserMedia;
+}
+
+/** Sends the camera's current frame to the node; stops the camera once a card is found. */
+async function scanFrame() {
+  const video = $('camera-video');
+  if (camera.busy || !camera.stream || video.readyState < 2 || !video.videoWidth) return;
+  camera.busy = true;
+  const stream = camera.stream;
+  try {
+    const canvas = (camera.canvas ??= document.createElement('canvas'));
+    const scale = Math.min(1, SCAN_MAX_SIDE / Math.max(video.videoWidth, video.videoHeight));
+    canvas.width = Math.round(video.videoWidth * scale);
+    canvas.height = Math.round(video.videoHeight * scale);
+    canvas.getContext('2d').drawImage(video, 0, 0, canvas.width, canvas.height);
+    const frame = await new Promise((resolve) => canvas.toBlob(resolve, 'image/png'));
+    if (!frame || camera.stream !== stream) return;
+    const found = await api('POST', '/v1/contacts/scan', frame);
+    if (camera.stream !== stream) return;
+    stopCamera();
+    useScannedCard(found);
+  } catch (error) {
+    if (camera.stream !== stream) return;
+    if (error.code === 'no_qr_code') {
+      showError($('add-error'), null); // nothing in view yet: keep looking
+    } else if (error.code === 'not_a_card' || error.code === 'own_card') {
+      showError($('add-error'), scanError(error)); // another code in view: keep looking
+    } else {
+      stopCamera();
+      showScanStatus(null);
+      showError($('add-error'), error instanceof ApiError ? scanError(error) : error);
+    }
+  } finally {
+    camera.busy = false;
+  }
 }
 
 async function addContact(event) {
@@ -495,6 +656,8 @@ async function openMe() {
     $('me-user-id').textContent = me.user_id;
     $('me-fingerprint').textContent = me.fingerprint;
     $('me-card').value = me.card;
+    // A new address each time: the card changes with the node's addresses.
+    $('me-qr').src = `/v1/id/qr.svg?at=${Date.now()}`;
     $('copy-card').textContent = 'Copy card';
     $('me-dialog').showModal();
   } catch {}
@@ -566,6 +729,14 @@ function wire() {
   $('show-add').addEventListener('click', openAdd);
   $('add-form').addEventListener('submit', addContact);
   $('add-cancel').addEventListener('click', () => $('add-dialog').close());
+  $('add-dialog').addEventListener('close', stopCamera);
+  $('add-scan').addEventListener('click', () => $('add-scan-file').click());
+  $('add-scan-file').addEventListener('change', scanFile);
+  $('add-camera').addEventListener('click', startCamera);
+  $('camera-stop').addEventListener('click', () => {
+    stopCamera();
+    showScanStatus(null);
+  });
   $('show-me').addEventListener('click', openMe);
   $('copy-card').addEventListener('click', copyCard);
   $('me-close').addEventListener('click', () => $('me-dialog').close());

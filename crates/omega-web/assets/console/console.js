@@ -2,6 +2,7 @@
 // screen is a module with `mount(root, ctx, param)` returning `{ onEvent, unmount }`.
 import * as api from './api.js';
 import { h, replace, toast } from './dom.js';
+import { t, ht, ta, language, setLanguage } from './i18n.js';
 import * as inbox from './inbox.js';
 import * as channels from './channels.js';
 import * as admin from './admin.js';
@@ -9,15 +10,15 @@ import * as dashboard from './dashboard.js';
 
 const app = document.getElementById('app');
 const UNREAD_KEY = 'omega.console.unread';
-const LANG_KEY = 'omega.console.lang';
 
+// Each screen's title is the label `nav.<name>` (i18n.js).
 const screens = {
-  inbox: { title: 'Inbox', scope: 'inbox:read', module: inbox },
-  dashboard: { title: 'Dashboard', scope: 'inbox:read', module: dashboard },
-  channels: { title: 'Channels', scope: 'inbox:read', module: channels },
-  members: { title: 'Members', scope: 'members:read', module: admin.members },
-  security: { title: 'Security', scope: null, module: admin.security },
-  audit: { title: 'Audit', scope: 'audit:read', module: admin.audit },
+  inbox: { scope: 'inbox:read', module: inbox },
+  dashboard: { scope: 'inbox:read', module: dashboard },
+  channels: { scope: 'inbox:read', module: channels },
+  members: { scope: 'members:read', module: admin.members },
+  security: { scope: null, module: admin.security },
+  audit: { scope: 'audit:read', module: admin.audit },
 };
 
 let ctx = null;
@@ -40,7 +41,10 @@ function makeContext(me) {
   const context = {
     me,
     can: (scope) => scopes.has(scope),
-    lang: (navigator.language || 'en').toLowerCase().startsWith('pt') ? 'pt' : 'en',
+    /** `en` or `pt`: the EN/PT switch (i18n.js keeps it). */
+    get lang() {
+      return language();
+    },
     unread,
     openConversation: null,
     channelCache: null,
@@ -72,34 +76,47 @@ function makeContext(me) {
       else location.hash = hash;
     },
   };
-  const stored = localStorage.getItem(LANG_KEY);
-  if (stored === 'pt' || stored === 'en') context.lang = stored;
   return context;
 }
 
 // ---------------------------------------------------------------- sign-in
 
-const LOGIN_ERRORS = {
-  invalid_credentials: 'Wrong workspace, email or password.',
-  totp_required: 'This account uses two-factor authentication: enter the 6-digit code from your authenticator app (or a recovery code).',
-  totp_invalid: 'Wrong authenticator code. Check the time on your phone and try the current code.',
-  totp_replayed: 'That code was already used. Wait for the next one.',
-  recovery_code_invalid: 'Unknown or already used recovery code.',
-  account_locked: 'Too many failed attempts for this account. Wait a moment and try again.',
-  rate_limited: 'Too many sign-in attempts from this address. Wait a moment and try again.',
-  member_disabled: 'This account is disabled. Ask an administrator.',
-  bad_request: null,
-};
+/** Sign-in refusals with a label of their own (`login.error.<code>`); others show the hub's text. */
+const LOGIN_ERRORS = new Set(['invalid_credentials', 'totp_required', 'totp_invalid', 'totp_replayed', 'recovery_code_invalid', 'account_locked', 'rate_limited', 'member_disabled']);
 
+/** The EN/PT switch: `onSwitch` runs after the labels on the page changed. */
+function languageButton(id, onSwitch) {
+  const button = h('button', { type: 'button', class: 'ghost small lang', id, ...ta('title', 'lang.title') }, language().toUpperCase());
+  button.addEventListener('click', () => {
+    setLanguage(language() === 'pt' ? 'en' : 'pt');
+    button.textContent = language().toUpperCase();
+    onSwitch?.();
+  });
+  return button;
+}
+
+/** The sign-in form; `notice` is the label of a notice to show above it. */
 function showLogin(notice) {
   stopRealtime();
   current?.unmount?.();
   current = null;
   currentName = null;
   ctx = null;
-  document.title = 'Sign in · Ômega Hub';
+  const setTitle = () => (document.title = `${t('login.page_title')} · Ômega Hub`);
+  setTitle();
   const error = h('p', { class: 'form-error', role: 'alert', hidden: true });
-  const totpHint = h('small', {}, 'Only if two-factor authentication is on. A recovery code works too.');
+  /** Shows a labelled error (it follows the language switch) or the hub's own text. */
+  const showError = (key, text) => {
+    error.hidden = false;
+    if (key) {
+      error.dataset.i18n = key;
+      error.textContent = t(key);
+    } else {
+      delete error.dataset.i18n;
+      error.textContent = text;
+    }
+  };
+  const totpHint = ht('small', 'login.totp_hint');
   const totp = h('input', {
     name: 'totp',
     id: 'login-totp',
@@ -111,15 +128,15 @@ function showLogin(notice) {
   const form = h(
     'form',
     { class: 'login card', id: 'login-form', novalidate: true },
-    h('div', { class: 'login-brand' }, h('img', { src: 'icon.svg', alt: '', width: '40', height: '40' }), h('h1', {}, 'Ômega Hub')),
-    h('p', { class: 'muted' }, 'Sign in to your business console.'),
-    notice ? h('p', { class: 'notice' }, notice) : null,
-    h('label', { class: 'field' }, h('span', { class: 'label' }, 'Workspace'), h('input', { name: 'tenant', id: 'login-tenant', required: true, autocomplete: 'organization', value: localStorage.getItem('omega.console.tenant') || '', placeholder: 'acme' })),
-    h('label', { class: 'field' }, h('span', { class: 'label' }, 'Email'), h('input', { name: 'email', id: 'login-email', type: 'email', required: true, autocomplete: 'username' })),
-    h('label', { class: 'field' }, h('span', { class: 'label' }, 'Password'), h('input', { name: 'password', id: 'login-password', type: 'password', required: true, autocomplete: 'current-password' })),
-    h('label', { class: 'field totp' }, h('span', { class: 'label' }, 'Authenticator code'), totp, totpHint),
+    h('div', { class: 'login-brand' }, h('img', { src: 'icon.svg', alt: '', width: '40', height: '40' }), h('h1', {}, 'Ômega Hub'), languageButton('login-lang', setTitle)),
+    ht('p', 'login.intro', { class: 'muted' }),
+    notice ? ht('p', notice, { class: 'notice' }) : null,
+    h('label', { class: 'field' }, ht('span', 'login.workspace', { class: 'label' }), h('input', { name: 'tenant', id: 'login-tenant', required: true, autocomplete: 'organization', value: localStorage.getItem('omega.console.tenant') || '', placeholder: 'acme' })),
+    h('label', { class: 'field' }, ht('span', 'login.email', { class: 'label' }), h('input', { name: 'email', id: 'login-email', type: 'email', required: true, autocomplete: 'username' })),
+    h('label', { class: 'field' }, ht('span', 'login.password', { class: 'label' }), h('input', { name: 'password', id: 'login-password', type: 'password', required: true, autocomplete: 'current-password' })),
+    h('label', { class: 'field totp' }, ht('span', 'login.totp', { class: 'label' }), totp, totpHint),
     error,
-    h('button', { type: 'submit', class: 'primary', id: 'login-submit' }, 'Sign in'),
+    ht('button', 'login.submit', { type: 'submit', class: 'primary', id: 'login-submit' }),
   );
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -129,8 +146,7 @@ function showLogin(notice) {
     const password = String(data.get('password'));
     const totpCode = String(data.get('totp')).replace(/\s+/g, '');
     if (!tenant || !email || !password) {
-      error.hidden = false;
-      error.textContent = 'Fill in the workspace, email and password.';
+      showError('login.fill');
       return;
     }
     const button = form.querySelector('button[type=submit]');
@@ -141,9 +157,9 @@ function showLogin(notice) {
       localStorage.setItem('omega.console.tenant', tenant);
       await start();
     } catch (failure) {
-      error.hidden = false;
       if (failure instanceof api.ApiError) {
-        error.textContent = LOGIN_ERRORS[failure.code] || failure.message;
+        if (LOGIN_ERRORS.has(failure.code)) showError(`login.error.${failure.code}`);
+        else showError(null, failure.message);
         if (['totp_required', 'totp_invalid', 'totp_replayed', 'recovery_code_invalid'].includes(failure.code)) {
           form.classList.add('needs-totp');
           totp.required = true;
@@ -151,7 +167,7 @@ function showLogin(notice) {
           totp.focus();
         }
       } else {
-        error.textContent = 'Cannot reach the hub. Check your connection and try again.';
+        showError('login.unreachable');
       }
     } finally {
       button.disabled = false;
@@ -176,33 +192,33 @@ function updateBadge() {
 }
 
 function shell() {
-  liveDot = h('span', { class: 'live', id: 'live', title: 'Realtime: connecting', dataset: { state: 'connecting' } }, h('span', { class: 'dot' }), h('span', { class: 'live-label' }, 'connecting'));
+  liveDot = h('span', { class: 'live', id: 'live', dataset: { state: 'connecting' } }, h('span', { class: 'dot' }), h('span', { class: 'live-label' }));
   navLinks = {};
-  const nav = h('nav', { class: 'main-nav', 'aria-label': 'Sections' });
+  const nav = h('nav', { class: 'main-nav', ...ta('aria-label', 'nav.sections') });
   for (const [name, screen] of Object.entries(screens)) {
     if (screen.scope && !ctx.can(screen.scope)) continue;
     if (name === 'security' && ctx.me.kind !== 'member') continue;
-    const link = h('a', { href: `#/${name}`, id: `nav-${name}` }, screen.title, name === 'inbox' ? h('span', { class: 'badge', hidden: true }) : null);
+    const link = h('a', { href: `#/${name}`, id: `nav-${name}` }, ht('span', `nav.${name}`), name === 'inbox' ? h('span', { class: 'badge', hidden: true }) : null);
     navLinks[name] = link;
     nav.appendChild(link);
   }
-  const lang = h('button', { class: 'ghost', id: 'lang', title: 'Language of lead suggestions', on: { click: () => {
-    ctx.lang = ctx.lang === 'pt' ? 'en' : 'pt';
-    localStorage.setItem('omega.console.lang', ctx.lang);
-    lang.textContent = ctx.lang.toUpperCase();
+  // The switch relabels the page in place, then mounts the screen again for its built text.
+  const lang = languageButton('lang', () => {
+    setLive(liveDot.dataset.state);
     currentName = null;
     route();
-  } } }, ctx.lang.toUpperCase());
-  const who = ctx.me.member ? ctx.me.member.email : 'API key';
+  });
+  const who = ctx.me.member ? h('span', {}, ctx.me.member.email) : ht('span', 'header.api_key');
   const header = h(
     'header',
     { class: 'top' },
     h('a', { class: 'brand', href: '#/inbox' }, h('img', { src: 'icon.svg', alt: '', width: '24', height: '24' }), h('span', {}, 'Ômega Hub')),
     nav,
-    h('div', { class: 'top-right' }, liveDot, lang, h('span', { class: 'who', title: ctx.me.member?.role || '' }, who), h('button', { class: 'ghost', id: 'logout', on: { click: () => api.logout() } }, 'Sign out')),
+    h('div', { class: 'top-right' }, liveDot, lang, h('span', { class: 'who', title: ctx.me.member?.role || '' }, who), ht('button', 'header.signout', { class: 'ghost', id: 'logout', on: { click: () => api.logout() } })),
   );
   const view = h('main', { id: 'view' });
   replace(app, header, view);
+  setLive('connecting');
   updateBadge();
   return view;
 }
@@ -210,8 +226,9 @@ function shell() {
 function setLive(state) {
   if (!liveDot) return;
   liveDot.dataset.state = state;
-  liveDot.title = `Realtime: ${state}`;
-  liveDot.querySelector('.live-label').textContent = state;
+  const label = t(`live.${state}`);
+  liveDot.title = t('live.title', { state: label });
+  liveDot.querySelector('.live-label').textContent = label;
 }
 
 function stopRealtime() {
@@ -236,7 +253,7 @@ function route() {
   const [name, ...rest] = location.hash.replace(/^#\/?/, '').split('/');
   const screenName = screens[name] && (!screens[name].scope || ctx.can(screens[name].scope)) ? name : Object.keys(navLinks)[0];
   if (!screenName) {
-    replace(document.getElementById('view'), h('p', { class: 'empty' }, 'This credential has no access to any console screen.'));
+    replace(document.getElementById('view'), ht('p', 'nav.none', { class: 'empty' }));
     return;
   }
   if (screenName !== name) {
@@ -258,7 +275,7 @@ function route() {
   const view = document.getElementById('view');
   replace(view);
   view.className = `screen-${screenName}`;
-  document.title = `${screens[screenName].title} · Ômega Hub`;
+  document.title = `${t(`nav.${screenName}`)} · Ômega Hub`;
   current = screens[screenName].module.mount(view, ctx, param) || null;
 }
 
@@ -273,16 +290,10 @@ async function start() {
   route();
 }
 
+const SESSION_NOTICES = new Set(['logout', 'device_revoked', 'refresh_reused', 'refresh_revoked', 'refresh_expired', 'member_disabled']);
+
 api.onSessionEnded((reason) => {
-  const notices = {
-    logout: 'You signed out.',
-    device_revoked: 'This session was revoked. Sign in again.',
-    refresh_reused: 'This session was ended for safety (a refresh token was used twice). Sign in again.',
-    refresh_revoked: 'This session was revoked. Sign in again.',
-    refresh_expired: 'Your session expired. Sign in again.',
-    member_disabled: 'This account is disabled.',
-  };
-  showLogin(notices[reason] || 'Your session ended. Sign in again.');
+  showLogin(SESSION_NOTICES.has(reason) ? `session.${reason}` : 'session.ended');
 });
 
 window.addEventListener('hashchange', route);

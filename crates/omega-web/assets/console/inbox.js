@@ -2,12 +2,13 @@
 // conversation (messages with their status, the reply box, assignment) and the lead panel.
 import * as api from './api.js';
 import { h, replace, shortTime, fullTime, toast, debounce } from './dom.js';
+import { t, ht, ta } from './i18n.js';
 
 const FILTER_KEY = 'omega.console.filters';
 const STATUS_RANK = { pending: 0, queued: 0, sending: 0, sent: 1, delivered: 2, read: 3, failed: 4 };
-const STATUS_LABEL = { pending: 'sending…', sent: 'sent', delivered: 'delivered', read: 'read', failed: 'failed' };
+const STATUS_LABELS = new Set(['pending', 'sent', 'delivered', 'read', 'failed']);
 const KIND_LABEL = { image: 'Image', video: 'Video', audio: 'Audio', voice: 'Voice message', document: 'Document', sticker: 'Sticker', location: 'Location', contact: 'Contact card', reaction: 'Reaction' };
-const SENTIMENT = { positive: ['positivo', 'positive'], neutral: ['neutro', 'neutral'], negative: ['negativo', 'negative'] };
+const SENTIMENTS = new Set(['positive', 'neutral', 'negative']);
 
 export function channelBadge(channel, kind) {
   const type = kind || channel?.kind || '';
@@ -43,26 +44,26 @@ export function mount(root, ctx, param) {
   let disposed = false;
   let arrivals = 0;
 
-  const listEl = h('ul', { class: 'conv-list', id: 'conversations', 'aria-label': 'Conversations' });
+  const listEl = h('ul', { class: 'conv-list', id: 'conversations', ...ta('aria-label', 'inbox.conversations') });
   const countEl = h('span', { class: 'muted count' });
-  const channelSelect = h('select', { name: 'channel', id: 'filter-channel' }, h('option', { value: '' }, 'All channels'));
+  const channelSelect = h('select', { name: 'channel', id: 'filter-channel' }, ht('option', 'inbox.all_channels', { value: '' }));
   const assigneeSelect = h(
     'select',
     { name: 'assignee', id: 'filter-assignee' },
-    h('option', { value: 'any' }, 'Anyone'),
-    h('option', { value: 'me' }, 'Assigned to me'),
-    h('option', { value: 'none' }, 'Unassigned'),
+    ht('option', 'inbox.anyone', { value: 'any' }),
+    ht('option', 'inbox.mine', { value: 'me' }),
+    ht('option', 'inbox.unassigned', { value: 'none' }),
   );
   assigneeSelect.value = filters.assignee;
   const scoreInput = h('input', { name: 'min_score', id: 'filter-score', type: 'number', min: '0', max: '100', step: '5', placeholder: '0', value: filters.min_score });
   const filterForm = h(
     'form',
     { class: 'filters', id: 'filters' },
-    h('label', {}, h('span', { class: 'label' }, 'Channel'), channelSelect),
-    h('label', {}, h('span', { class: 'label' }, 'Assignee'), assigneeSelect),
-    h('label', {}, h('span', { class: 'label' }, 'Min. score'), scoreInput),
+    h('label', {}, ht('span', 'inbox.channel', { class: 'label' }), channelSelect),
+    h('label', {}, ht('span', 'inbox.assignee', { class: 'label' }), assigneeSelect),
+    h('label', {}, ht('span', 'inbox.min_score', { class: 'label' }), scoreInput),
   );
-  const paneList = h('section', { class: 'pane list-pane' }, h('div', { class: 'pane-head' }, h('h2', {}, 'Inbox'), countEl), filterForm, listEl);
+  const paneList = h('section', { class: 'pane list-pane' }, h('div', { class: 'pane-head' }, ht('h2', 'inbox.title'), countEl), filterForm, listEl);
   const paneConversation = h('section', { class: 'pane conversation-pane', id: 'conversation' });
   const paneLead = h('aside', { class: 'pane lead-pane', id: 'lead-panel', 'aria-label': 'Lead' });
   const layout = h('div', { class: 'inbox' }, paneList, paneConversation, paneLead);
@@ -111,16 +112,16 @@ export function mount(root, ctx, param) {
       conversations = list;
       renderList();
     } catch (error) {
-      if (!disposed) replace(listEl, h('li', { class: 'empty error' }, `Could not load conversations: ${error.message}`));
+      if (!disposed) replace(listEl, h('li', { class: 'empty error' }, t('inbox.load_failed', { error: error.message })));
     }
   }
   const refetchSoon = debounce(loadList, 250);
 
   function assigneeLabel(id) {
     if (!id) return null;
-    if (id === ctx.me.member?.id) return 'You';
+    if (id === ctx.me.member?.id) return t('conv.you');
     const member = members.get(id);
-    return member ? member.display_name || member.email : 'Assigned';
+    return member ? member.display_name || member.email : t('conv.assigned');
   }
 
   function preview(conversation) {
@@ -142,15 +143,15 @@ export function mount(root, ctx, param) {
         'a',
         { href: `#/inbox/${encodeURIComponent(conversation.id)}`, 'aria-current': selected ? 'true' : null },
         h('div', { class: 'conv-top' }, channelBadge(channel), h('span', { class: 'conv-name' }, name), h('time', { class: 'conv-time', datetime: new Date(conversation.last_message_ms).toISOString() }, shortTime(conversation.last_message_ms))),
-        h('div', { class: 'conv-address muted' }, conversation.contact_name ? conversation.chat : '', conversation.is_group ? ' · group' : ''),
+        h('div', { class: 'conv-address muted' }, conversation.contact_name ? conversation.chat : '', conversation.is_group ? ` · ${t('inbox.group')}` : ''),
         h(
           'div',
           { class: 'conv-bottom' },
           h('span', { class: 'conv-preview' }, conversation.last_direction === 'out' ? '↩ ' : '', preview(conversation)),
-          assignee ? h('span', { class: 'assignee-tag', title: 'Assigned' }, assignee) : null,
+          assignee ? h('span', { class: 'assignee-tag', title: t('conv.assigned') }, assignee) : null,
           scoreChip(conversation.lead_score),
         ),
-        unread ? h('span', { class: 'unread-dot', 'aria-label': 'unread' }) : null,
+        unread ? h('span', { class: 'unread-dot', 'aria-label': t('inbox.unread') }) : null,
       ),
     );
   }
@@ -158,7 +159,7 @@ export function mount(root, ctx, param) {
   function renderList() {
     // Sources stamp messages to the second: between equal times, the latest arrival goes first.
     conversations.sort((a, b) => b.last_message_ms - a.last_message_ms || (b.arrival || 0) - (a.arrival || 0) || (a.id < b.id ? 1 : -1));
-    replace(listEl, conversations.length ? conversations.map(item) : h('li', { class: 'empty' }, 'No conversations match these filters.'));
+    replace(listEl, conversations.length ? conversations.map(item) : h('li', { class: 'empty' }, t('inbox.no_match')));
     countEl.textContent = conversations.length ? `${conversations.length}` : '';
   }
 
@@ -187,7 +188,7 @@ export function mount(root, ctx, param) {
           'div',
           { class: 'meta' },
           h('time', { title: fullTime(message.sent_at_ms) }, shortTime(message.sent_at_ms)),
-          message.direction === 'out' ? h('span', { class: ['status', `st-${status}`], title: message.error || status }, STATUS_LABEL[status] || status) : null,
+          message.direction === 'out' ? h('span', { class: ['status', `st-${status}`], title: message.error || status }, STATUS_LABELS.has(status) ? t(`status.${status}`) : status) : null,
         ),
         message.error ? h('p', { class: 'msg-error' }, message.error) : null,
       ),
@@ -241,14 +242,14 @@ export function mount(root, ctx, param) {
     const assignee = assigneeLabel(conversation.assignee_id);
     const canWrite = ctx.can('inbox:write') && ctx.me.kind === 'member';
     const assignButton = canWrite
-      ? h('button', { class: mine ? 'ghost' : 'primary small', id: 'assign', on: { click: () => assign(mine ? null : 'me') } }, mine ? 'Unassign' : 'Assign to me')
+      ? h('button', { class: mine ? 'ghost' : 'primary small', id: 'assign', on: { click: () => assign(mine ? null : 'me') } }, t(mine ? 'conv.unassign' : 'conv.assign_me'))
       : null;
     return h(
       'header',
       { class: 'conv-header' },
-      h('a', { class: 'back', href: '#/inbox', title: 'Back to the list' }, '←'),
+      h('a', { class: 'back', href: '#/inbox', title: t('conv.back') }, '←'),
       h('div', { class: 'conv-who' }, h('h2', { id: 'conv-title' }, conversation.contact_name || conversation.chat), h('div', { class: 'muted' }, channelBadge(channel), ' ', conversation.chat)),
-      h('div', { class: 'assignment' }, h('span', { class: 'muted', id: 'assignee' }, assignee ? `Assigned: ${assignee}` : 'Unassigned'), assignButton),
+      h('div', { class: 'assignment' }, h('span', { class: 'muted', id: 'assignee' }, assignee ? t('conv.assigned_to', { name: assignee }) : t('conv.unassigned')), assignButton),
     );
   }
 
@@ -257,7 +258,7 @@ export function mount(root, ctx, param) {
       const view = await api.put(`/api/v1/conversations/${encodeURIComponent(open.id)}/assignee`, { member_id: memberId });
       applyAssignment(view.id, view.assignee_id);
     } catch (error) {
-      toast(`Could not assign: ${error.message}`, 'error');
+      toast(t('conv.assign_failed', { error: error.message }), 'error');
     }
   }
 
@@ -272,8 +273,8 @@ export function mount(root, ctx, param) {
   }
 
   function replyForm() {
-    const text = h('textarea', { id: 'reply-text', name: 'text', rows: '2', placeholder: 'Write a reply…', maxlength: '4096', 'aria-label': 'Reply' });
-    const send = h('button', { type: 'submit', class: 'primary', id: 'reply-send' }, 'Send');
+    const text = h('textarea', { id: 'reply-text', name: 'text', rows: '2', maxlength: '4096', ...ta('placeholder', 'reply.placeholder'), ...ta('aria-label', 'reply.label') });
+    const send = ht('button', 'reply.send', { type: 'submit', class: 'primary', id: 'reply-send' });
     const form = h('form', { class: 'reply', id: 'reply' }, text, send);
     text.addEventListener('keydown', (event) => {
       if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
@@ -338,8 +339,8 @@ export function mount(root, ctx, param) {
     layout.dataset.open = 'true';
     const list = h('div', { class: 'messages', id: 'messages', 'aria-live': 'polite' });
     open = { id, conversation: null, messages: new Map(), early: new Map(), list, header: h('header', { class: 'conv-header' }) };
-    replace(paneConversation, open.header, list, ctx.can('inbox:write') ? replyForm() : h('p', { class: 'muted' }, 'You can read this conversation but not reply.'));
-    replace(paneLead, h('p', { class: 'muted' }, 'Loading lead…'));
+    replace(paneConversation, open.header, list, ctx.can('inbox:write') ? replyForm() : ht('p', 'reply.read_only', { class: 'muted' }));
+    replace(paneLead, ht('p', 'lead.loading', { class: 'muted' }));
     renderList();
     try {
       const [conversation, messages] = await Promise.all([
@@ -354,7 +355,7 @@ export function mount(root, ctx, param) {
       loadLead(conversation.contact_id);
     } catch (error) {
       if (disposed || open?.id !== id) return;
-      replace(paneConversation, h('p', { class: 'empty error' }, error.status === 404 ? 'This conversation no longer exists.' : `Could not open it: ${error.message}`));
+      replace(paneConversation, h('p', { class: 'empty error' }, error.status === 404 ? t('conv.gone') : t('conv.open_failed', { error: error.message })));
       replace(paneLead);
     }
   }
@@ -363,8 +364,8 @@ export function mount(root, ctx, param) {
     open = null;
     ctx.openConversation = null;
     layout.dataset.open = 'false';
-    replace(paneConversation, h('div', { class: 'empty big' }, h('p', {}, 'Pick a conversation.'), h('p', { class: 'muted' }, 'New messages appear here as they arrive.')));
-    replace(paneLead, h('p', { class: 'muted' }, 'The lead score, its reasons and a suggested next step show here for the open conversation.'));
+    replace(paneConversation, h('div', { class: 'empty big' }, ht('p', 'inbox.pick'), ht('p', 'inbox.pick_hint', { class: 'muted' })));
+    replace(paneLead, ht('p', 'inbox.lead_hint', { class: 'muted' }));
     renderList();
   }
 
@@ -372,7 +373,7 @@ export function mount(root, ctx, param) {
 
   async function loadLead(contactId) {
     if (!ctx.can('leads:read')) {
-      replace(paneLead, h('p', { class: 'muted' }, 'Lead scores need the leads:read scope.'));
+      replace(paneLead, ht('p', 'lead.needs_scope', { class: 'muted' }));
       return;
     }
     try {
@@ -380,7 +381,7 @@ export function mount(root, ctx, param) {
       if (open?.conversation?.contact_id === contactId) renderLead(lead);
     } catch (error) {
       if (open?.conversation?.contact_id !== contactId) return;
-      replace(paneLead, h('h3', {}, 'Lead'), h('p', { class: 'muted' }, error.status === 404 ? 'Not scored yet.' : error.message));
+      replace(paneLead, ht('h3', 'lead.title'), error.status === 404 ? ht('p', 'lead.not_scored', { class: 'muted' }) : h('p', { class: 'muted' }, error.message));
     }
   }
 
@@ -388,11 +389,11 @@ export function mount(root, ctx, param) {
     const pt = ctx.lang === 'pt';
     const label = (item) => (pt ? item.pt : item.en) || item.code;
     const other = (item) => (pt ? item.en : item.pt) || '';
-    const sentiment = SENTIMENT[lead.sentiment]?.[pt ? 0 : 1] || lead.sentiment;
+    const sentiment = SENTIMENTS.has(lead.sentiment) ? t(`lead.${lead.sentiment}`) : lead.sentiment;
     const tier = lead.score >= 70 ? 'hot' : lead.score >= 40 ? 'warm' : 'cold';
     replace(
       paneLead,
-      h('h3', {}, pt ? 'Lead' : 'Lead'),
+      ht('h3', 'lead.title'),
       h(
         'div',
         { class: ['lead-score', tier] },
@@ -400,17 +401,17 @@ export function mount(root, ctx, param) {
         h('span', { class: 'muted' }, '/100'),
         h('meter', { min: '0', max: '100', low: '40', high: '70', optimum: '100', value: String(lead.score) }),
       ),
-      h('dl', { class: 'lead-facts' }, h('dt', {}, pt ? 'Sentimento' : 'Sentiment'), h('dd', {}, sentiment), h('dt', {}, pt ? 'Mensagens' : 'Messages'), h('dd', {}, String(lead.messages)), h('dt', {}, pt ? 'Atualizado' : 'Updated'), h('dd', {}, fullTime(lead.updated_ms))),
-      h('h4', {}, pt ? 'Próxima ação' : 'Next action'),
+      h('dl', { class: 'lead-facts' }, ht('dt', 'lead.sentiment'), h('dd', {}, sentiment), ht('dt', 'lead.messages'), h('dd', {}, String(lead.messages)), ht('dt', 'lead.updated'), h('dd', {}, fullTime(lead.updated_ms))),
+      ht('h4', 'lead.next_action'),
       h('p', { class: 'next-action', id: 'lead-next', title: other(lead.next_action) }, label(lead.next_action)),
-      h('h4', {}, pt ? 'Motivos' : 'Reasons'),
+      ht('h4', 'lead.reasons'),
       lead.reasons?.length
         ? h(
             'ul',
             { class: 'reasons', id: 'lead-reasons' },
             lead.reasons.map((reason) => h('li', { title: other(reason) }, h('span', { class: ['delta', reason.delta >= 0 ? 'up' : 'down'] }, reason.delta >= 0 ? `+${reason.delta}` : String(reason.delta)), ' ', label(reason))),
           )
-        : h('p', { class: 'muted' }, pt ? 'Nenhum motivo na última mensagem.' : 'No reasons on the last message.'),
+        : ht('p', 'lead.no_reasons', { class: 'muted' }),
     );
   }
 

@@ -311,6 +311,25 @@ impl App {
                 }
                 Vec::new()
             }
+            Update::Node(NodeEvent::Updated { message }) => {
+                if let Some(slot) = self
+                    .conversations
+                    .iter_mut()
+                    .flat_map(|conversation| conversation.messages.iter_mut())
+                    .find(|slot| slot.message_id == message.message_id)
+                {
+                    *slot = message;
+                }
+                Vec::new()
+            }
+            Update::Node(NodeEvent::Erased { message_ids }) => {
+                for conversation in &mut self.conversations {
+                    conversation
+                        .messages
+                        .retain(|message| !message_ids.contains(&message.message_id));
+                }
+                Vec::new()
+            }
             Update::SendFailed { text, error } => {
                 if self.composer.is_empty() {
                     self.cursor = text.chars().count();
@@ -508,6 +527,7 @@ pub(crate) mod tests {
             timestamp: 1_700_000_000_000,
             direction: direction.to_owned(),
             peer: None,
+            ..MessageView::default()
         }
     }
 

@@ -86,8 +86,8 @@ fn conversation_item(conversation: &Conversation, columns: usize) -> ListItem<'s
         ),
     ]);
     let preview = match conversation.last() {
-        Some(message) if message.direction == "out" => format!("you: {}", message.text),
-        Some(message) => message.text.clone(),
+        Some(message) if message.direction == "out" => format!("you: {}", shown_text(message)),
+        Some(message) => shown_text(message),
         None => "no messages".to_owned(),
     };
     let preview = truncate(&sanitize(&preview, false), columns.saturating_sub(1));
@@ -145,6 +145,40 @@ fn draw_messages(frame: &mut Frame<'_>, app: &App, area: Rect) {
 
 /// Every message as wrapped lines: `HH:MM sender  text`, continuation lines indented, a date
 /// line where the day changes, ticks after my messages.
+/// A message's text as the chat shows it: a tombstone for a deleted one; a quote mark, an
+/// "(edited)" note and the reactions (counted per emoji) around the text.
+pub(crate) fn shown_text(message: &MessageView) -> String {
+    if message.deleted {
+        return "⊘ message deleted".to_owned();
+    }
+    let mut text = String::new();
+    if message.reply_to.is_some() {
+        text.push_str("↪ ");
+    }
+    text.push_str(&message.text);
+    if message.edited_at.is_some() {
+        text.push_str(" (edited)");
+    }
+    if !message.reactions.is_empty() {
+        let mut counted: Vec<(&str, usize)> = Vec::new();
+        for reaction in &message.reactions {
+            match counted
+                .iter_mut()
+                .find(|(emoji, _)| *emoji == reaction.emoji)
+            {
+                Some((_, count)) => *count += 1,
+                None => counted.push((&reaction.emoji, 1)),
+            }
+        }
+        let list: Vec<String> = counted
+            .iter()
+            .map(|(emoji, count)| format!("{emoji} {count}"))
+            .collect();
+        text.push_str(&format!("  [{}]", list.join(" ")));
+    }
+    text
+}
+
 fn message_lines(messages: &[MessageView], peer: &str, columns: usize) -> Vec<Line<'static>> {
     let me = "you";
     let sender_width = width(me).max(width(peer)).min(10);
@@ -183,7 +217,7 @@ fn message_lines(messages: &[MessageView], peer: &str, columns: usize) -> Vec<Li
         // Room for the ticks after the last line.
         let reserve = if tick.is_some() { 3 } else { 0 };
         let body = wrap(
-            &sanitize(&message.text, true),
+            &sanitize(&shown_text(message), true),
             body_columns.saturating_sub(reserve).max(1),
         );
         let header = vec![
@@ -540,6 +574,31 @@ pub(crate) mod tests {
             scrolled.contains("more"),
             "the pane says there is more below:\n{scrolled}"
         );
+    }
+
+    #[test]
+    fn edits_reactions_replies_and_deletes_show_in_the_chat() {
+        let mut edited = message("m1", "U-BOB", "in", "fixed text");
+        edited.edited_at = Some(5);
+        edited.reply_to = Some("m0".into());
+        edited.reactions = vec![
+            omega_core::model::ReactionView {
+                by: "a".into(),
+                emoji: "🎉".into(),
+            },
+            omega_core::model::ReactionView {
+                by: "b".into(),
+                emoji: "🎉".into(),
+            },
+        ];
+        let mut deleted = message("m2", "U-BOB", "in", "");
+        deleted.deleted = true;
+        let app = app_with(vec![("U-BOB", edited), ("U-BOB", deleted)]);
+        let screen = screen(&render(&app, 100, 16));
+        assert!(screen.contains("↪ fixed text (edited)"), "{screen}");
+        // A wide emoji takes two cells, so the buffer holds it followed by a blank cell.
+        assert!(screen.contains("[🎉") && screen.contains("2]"), "{screen}");
+        assert!(screen.contains("message deleted"), "{screen}");
     }
 
     #[test]
