@@ -293,20 +293,125 @@ function renderChatHeader() {
   $('peer-verified').hidden = !current?.verified;
 }
 
+/** Reactions counted per emoji, in first-seen order: [['🎉', 2], …]. */
+function countReactions(reactions) {
+  const counted = new Map();
+  for (const reaction of reactions ?? []) counted.set(reaction.emoji, (counted.get(reaction.emoji) ?? 0) + 1);
+  return [...counted.entries()];
+}
+
 function messageItem(message) {
-  const footer = el('span', { class: 'meta' }, el('time', { text: formatTime(message.timestamp) }));
+  const footer = el('span', { class: 'meta' });
+  if (message.edited_at && !message.deleted) footer.append(el('span', { class: 'edited', text: 'edited' }), ' ');
+  if (message.expires_at) footer.append(el('span', { class: 'expires', title: 'disappears', text: '⏱' }), ' ');
+  footer.append(el('time', { text: formatTime(message.timestamp) }));
   if (message.direction === 'out') footer.append(tick(message.status));
   const text = el('p', { class: 'text' });
-  text.textContent = message.text;
+  if (message.deleted) {
+    text.textContent = 'This message was deleted';
+    text.classList.add('deleted');
+  } else {
+    text.textContent = message.text;
+  }
+  const parts = [];
+  if (message.reply_to && !message.deleted) {
+    const quoted = (state.messages.get(peerOf(message)) ?? []).find((m) => m.message_id === message.reply_to);
+    parts.push(el('p', { class: 'quote', text: quoted ? (quoted.deleted ? 'deleted message' : quoted.text) : 'earlier message' }));
+  }
+  parts.push(text);
+  if (message.kind === 'location' && message.location && !message.deleted) {
+    const { latitude, longitude } = message.location;
+    parts.push(el('p', { class: 'detail mono', text: `${Number(latitude).toFixed(5)}, ${Number(longitude).toFixed(5)}` }));
+  }
+  if (message.kind === 'contact' && message.contact && !message.deleted) {
+    parts.push(el('p', { class: 'detail mono', text: String(message.contact.user_id ?? '') }));
+  }
+  parts.push(footer);
+  const counted = countReactions(message.reactions);
+  if (counted.length) {
+    parts.push(
+      el('span', { class: 'reactions' }, ...counted.map(([emoji, count]) => el('span', { class: 'reaction', text: `${emoji} ${count}` }))),
+    );
+  }
   return el(
     'li',
     {
-      class: `message ${message.direction}`,
+      class: `message ${message.direction}${message.kind === 'timer' ? ' system' : ''}`,
       'data-message-id': message.message_id,
       'data-status': message.status,
+      'data-kind': message.kind ?? 'text',
     },
-    el('div', { class: 'bubble' }, text, footer),
+    el('div', { class: 'bubble' }, ...parts),
   );
+}
+
+/** Replaces a message after an edit, a reaction or a delete (an `updated` event). */
+function replaceMessage(message) {
+  const messages = state.messages.get(peerOf(message));
+  if (!messages) return;
+  const index = messages.findIndex((m) => m.message_id === message.message_id && m.direction === message.direction);
+  if (index < 0) return;
+  messages[index] = message;
+  if (peerOf(message) === state.current) renderMessages(false);
+}
+
+/** Drops disappearing messages the node erased. */
+function eraseMessages(ids) {
+  const gone = new Set(ids);
+  for (const [peer, messages] of state.messages) {
+    const kept = messages.filter((m) => !gone.has(m.message_id));
+    if (kept.length !== messages.length) {
+      state.messages.set(peer, kept);
+      if (peer === state.current) renderMessages(false);
+    }
+  }
+}
+
+let searchTimer = null;
+/** Searches as the person types (debounced); an empty box shows the conversations again. */
+function searchSoon() {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(() => runSearch().catch((error) => showError($('send-error'), error)), 200);
+}
+
+async function runSearch() {
+  const query = $('search-text').value.trim();
+  const results = $('search-results');
+  if (!query) {
+    results.hidden = true;
+    results.replaceChildren();
+    $('conversations').hidden = false;
+    return;
+  }
+  const found = await api('GET', `/v1/search?q=${encodeURIComponent(query)}&limit=50`);
+  if ($('search-text').value.trim() !== query) return; // typed on meanwhile
+  const items = found.map((message) => {
+    const button = el(
+      'button',
+      { type: 'button', class: 'conversation' },
+      el(
+        'span',
+        { class: 'conversation-main' },
+        el(
+          'span',
+          { class: 'conversation-top' },
+          el('span', { class: 'name', text: message.peer ?? peerOf(message).slice(0, 12) }),
+          el('span', { class: 'time', text: formatTime(message.timestamp) }),
+        ),
+        el('span', { class: 'conversation-bottom' }, el('span', { class: 'preview', text: message.text })),
+      ),
+    );
+    button.addEventListener('click', () => {
+      $('search-text').value = '';
+      runSearch();
+      openConversation(peerOf(message));
+    });
+    return el('li', { 'data-message-id': message.message_id }, button);
+  });
+  if (!items.length) items.push(el('li', { class: 'empty', text: 'Nothing found' }));
+  results.replaceChildren(...items);
+  results.hidden = false;
+  $('conversations').hidden = true;
 }
 
 function renderMessages(toBottom) {
@@ -436,6 +541,12 @@ function connectEvents() {
       }
     } else if (data.type === 'status') {
       updateStatus(data.message_id, data.status);
+      refreshConversationsSoon();
+    } else if (data.type === 'updated') {
+      replaceMessage(data.message);
+      refreshConversationsSoon();
+    } else if (data.type === 'erased') {
+      eraseMessages(data.message_ids ?? []);
       refreshConversationsSoon();
     }
   });
@@ -746,6 +857,11 @@ function wire() {
   $('logout').addEventListener('click', logout);
   $('back').addEventListener('click', closeConversation);
   $('composer').addEventListener('submit', send);
+  $('search-text').addEventListener('input', searchSoon);
+  $('search-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    searchSoon();
+  });
   $('composer-text').addEventListener('keydown', composerKey);
   document.addEventListener('visibilitychange', () => markReadIfVisible());
   window.addEventListener('focus', () => markReadIfVisible());
