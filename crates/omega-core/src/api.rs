@@ -259,6 +259,7 @@ impl From<NodeError> for ApiError {
         let (status, code) = match &error {
             NodeError::UnknownContact { .. } => (StatusCode::NOT_FOUND, "unknown_contact"),
             NodeError::UnknownMessage { .. } => (StatusCode::NOT_FOUND, "unknown_message"),
+            NodeError::UnknownGroup { .. } => (StatusCode::NOT_FOUND, "unknown_group"),
             NodeError::InvalidCard(_) => (StatusCode::BAD_REQUEST, "invalid_card"),
             NodeError::OwnCard => (StatusCode::BAD_REQUEST, "own_card"),
             NodeError::InvalidInput(_) => (StatusCode::BAD_REQUEST, "invalid_input"),

@@ -59,6 +59,37 @@ pub(crate) enum Command {
         count: usize,
         reply: oneshot::Sender<Option<(Vec<v1::SignedPreKey>, Option<v1::SignedPreKey>)>>,
     },
+    GroupCreate {
+        name: String,
+        members: Vec<UserKey>,
+        reply: oneshot::Sender<Result<omega_groups::GroupView, NodeError>>,
+    },
+    GroupChange {
+        group: String,
+        change: crate::groups::GroupChange,
+        reply: oneshot::Sender<Result<omega_groups::GroupView, NodeError>>,
+    },
+    GroupSend {
+        group: String,
+        draft: Draft,
+        reply: oneshot::Sender<Result<MessageView, NodeError>>,
+    },
+    GroupList {
+        reply: oneshot::Sender<Vec<omega_groups::GroupView>>,
+    },
+    GroupShow {
+        group: String,
+        reply: oneshot::Sender<Result<omega_groups::GroupView, NodeError>>,
+    },
+    GroupSessions {
+        group: String,
+        reply: oneshot::Sender<Result<crate::groups::GroupSessions, NodeError>>,
+    },
+    GroupMessages {
+        group: String,
+        limit: i64,
+        reply: oneshot::Sender<Result<Vec<MessageView>, NodeError>>,
+    },
     /// Envelopes fetched from the home mailbox, in order. Replies with the message ids that are
     /// finished (stored, duplicate or refused for good) and may be deleted from the mailbox.
     FromMailbox {
@@ -122,6 +153,10 @@ pub(crate) struct Engine {
     pub account: DeviceAccount,
     pub store_key: Zeroizing<[u8; 32]>,
     pub me: UserKey,
+    /// The user key: it signs group operations.
+    pub identity: omega_crypto::UserIdentity,
+    /// Every group this device knows, by id.
+    pub groups: HashMap<[u8; 32], omega_groups::GroupLog>,
     pub my_devices: VerifiedDeviceList,
     pub net: NetHandle,
     pub outbox: Outbox,
@@ -156,6 +191,7 @@ impl Engine {
         if let Err(error) = self.load().await {
             warn!(%error, "could not load contacts and outbox");
         }
+        self.load_groups().await;
         // Disappearing messages are erased within a second of their time.
         let mut sweep = tokio::time::interval(ERASE_EVERY);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -266,6 +302,62 @@ impl Engine {
 
             Command::MarkRead { peer, reply } => {
                 let _ = reply.send(self.mark_read(peer).await);
+            }
+            Command::GroupCreate {
+                name,
+                members,
+                reply,
+            } => {
+                let _ = reply.send(self.create_group(name, members).await);
+            }
+            Command::GroupChange {
+                group,
+                change,
+                reply,
+            } => {
+                let result = match self.find_group(&group) {
+                    Ok(id) => self.change_group(id, change).await,
+                    Err(error) => Err(error),
+                };
+                let _ = reply.send(result);
+            }
+            Command::GroupSend {
+                group,
+                draft,
+                reply,
+            } => {
+                let result = match self.find_group(&group) {
+                    Ok(id) => self.group_send(id, draft).await,
+                    Err(error) => Err(error),
+                };
+                let _ = reply.send(result);
+            }
+            Command::GroupList { reply } => {
+                let _ = reply.send(self.group_views());
+            }
+            Command::GroupShow { group, reply } => {
+                let _ = reply.send(
+                    self.find_group(&group)
+                        .and_then(|id| self.group_view_of(&id)),
+                );
+            }
+            Command::GroupSessions { group, reply } => {
+                let result = match self.find_group(&group) {
+                    Ok(id) => self.group_sessions(id).await,
+                    Err(error) => Err(error),
+                };
+                let _ = reply.send(result);
+            }
+            Command::GroupMessages {
+                group,
+                limit,
+                reply,
+            } => {
+                let result = match self.find_group(&group) {
+                    Ok(id) => self.group_messages(id, limit).await,
+                    Err(error) => Err(error),
+                };
+                let _ = reply.send(result);
             }
             Command::SignMailboxAuth {
                 server_peer_id,
@@ -572,6 +664,10 @@ impl Engine {
                         Some(Instant::now() + std::time::Duration::from_millis(200));
                 }
             }
+            NetEvent::Gossip { topic, data, .. } => {
+                self.on_group_message(&data, Some(&topic)).await;
+            }
+            NetEvent::TopicJoined { peer, .. } => self.on_topic_joined(peer),
             NetEvent::Disconnected { .. } => {}
             #[allow(unreachable_patterns)]
             _ => {}

@@ -176,6 +176,21 @@ impl Engine {
         };
         match &content.body {
             Some(v1::content::Body::Receipt(_)) | None => {}
+            // Group traffic is handled (idempotently) before the envelope is committed; a
+            // group-level problem is logged, the envelope itself stays accepted.
+            Some(v1::content::Body::GroupState(state)) => {
+                if let Err(reason) = self.on_group_state(&sender, state.clone()).await {
+                    debug!(%reason, "ignored a group state");
+                }
+            }
+            Some(v1::content::Body::GroupKey(key)) => {
+                if let Err(reason) = self.on_group_key(&sender, &device.curve25519, key).await {
+                    debug!(%reason, "ignored a group key");
+                }
+            }
+            Some(v1::content::Body::GroupMessage(bytes)) => {
+                self.on_group_message(bytes, None).await;
+            }
             Some(_) => match kinds::arrived(&content, &sender) {
                 Err(reason) => return self.refuse(&stats.refused_malformed, &id, &reason),
                 Ok(kinds::Arrived::Change(change)) => commit.change = Some(change),

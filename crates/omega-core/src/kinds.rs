@@ -275,6 +275,7 @@ pub fn draft(
                 extra,
                 reply_to: reply_to.map(str::to_owned),
                 expires_at_ms: None,
+                author: None,
             },
             timer_ms,
         },
@@ -362,6 +363,7 @@ pub fn arrived(content: &v1::Content, sender: &UserKey) -> Result<Arrived, Strin
                     extra,
                     reply_to: reply_to.clone(),
                     expires_at_ms: None,
+                    author: None,
                 },
                 timer_ms,
             },
@@ -440,6 +442,7 @@ pub fn arrived(content: &v1::Content, sender: &UserKey) -> Result<Arrived, Strin
                         extra: Some(json!({ "expires_in_ms": ms }).to_string()),
                         reply_to: None,
                         expires_at_ms: None,
+                        author: None,
                     },
                     timer_ms: Some(ms),
                 },
@@ -473,6 +476,11 @@ pub fn arrived(content: &v1::Content, sender: &UserKey) -> Result<Arrived, Strin
             author: Direction::In,
         })),
         Some(v1::content::Body::Receipt(_)) => Err("a receipt is not a message".into()),
+        Some(
+            v1::content::Body::GroupState(_)
+            | v1::content::Body::GroupKey(_)
+            | v1::content::Body::GroupMessage(_),
+        ) => Err("group traffic is not a conversation item".into()),
         None => Err("empty content".into()),
     }
 }

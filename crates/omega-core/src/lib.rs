@@ -17,6 +17,7 @@ pub mod api;
 pub mod datadir;
 pub mod delivery;
 mod engine;
+mod groups;
 mod inbound;
 pub mod kinds;
 mod mailbox_client;
@@ -30,6 +31,7 @@ pub mod web;
 use std::path::PathBuf;
 
 pub use datadir::{ApiInfo, DataDir, PublicInfo};
+pub use groups::{GroupChange, GroupSessions, InboundSessionView};
 pub use model::{ContactView, ConversationView, MessageView, NodeEvent, StatsSnapshot};
 pub use node::{Node, NodeConfig, NodeHandle};
 
@@ -77,6 +79,8 @@ pub enum NodeError {
     SafetyNumberMismatch { entered: String, ours: String },
     #[error("no message {id}")]
     UnknownMessage { id: String },
+    #[error("no group named {name:?} (see `omega group list`)")]
+    UnknownGroup { name: String },
     #[error(transparent)]
     Store(#[from] omega_store::StoreError),
     #[error("the node is shutting down")]

@@ -55,6 +55,9 @@ pub struct MessageView {
     /// When this disappearing message is erased from this device (ms since the epoch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
+    /// In a group conversation: the group id (`to` is the group id too, and `from` the author).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 /// One person's reaction to a message.
@@ -89,6 +92,7 @@ impl Default for MessageView {
             sticker: None,
             timer_ms: None,
             edited_at: None,
+            group: None,
             deleted: false,
             reactions: Vec::new(),
             expires_at: None,
@@ -144,7 +148,32 @@ impl MessageView {
                 .and_then(|json| serde_json::from_str(json).ok())
                 .unwrap_or_default(),
             expires_at: row.meta.expires_at_ms,
+            group: None,
         }
+    }
+
+    /// A message of a group conversation: `from` is its author, `to` the group, `peer` the
+    /// author's name (incoming) or the group's name (outgoing).
+    pub fn in_group(
+        row: &MessageRow,
+        me: &UserKey,
+        author: Option<&UserKey>,
+        author_name: Option<String>,
+        group_id: &str,
+        group_name: &str,
+    ) -> Self {
+        let mut view = MessageView::new(row, me, None);
+        view.from = match row.direction {
+            Direction::Out => me.user_id(),
+            Direction::In => author.map(UserKey::user_id).unwrap_or_default(),
+        };
+        view.to = group_id.to_owned();
+        view.peer = match row.direction {
+            Direction::Out => Some(group_name.to_owned()),
+            Direction::In => author_name,
+        };
+        view.group = Some(group_id.to_owned());
+        view
     }
 }
 
@@ -223,6 +252,8 @@ pub enum NodeEvent {
     Updated { message: MessageView },
     /// Disappearing messages whose time came were erased from this device.
     Erased { message_ids: Vec<String> },
+    /// A group was created, joined, or its membership or name changed.
+    Group { group: omega_groups::GroupView },
     /// An outgoing message's status moved forward.
     Status {
         message_id: String,

@@ -167,6 +167,8 @@ impl Node {
             account: opened.account,
             store_key: opened.store_key,
             me,
+            identity: opened.user,
+            groups: HashMap::new(),
             my_devices: opened.devices,
             net: engine_net,
             outbox: Outbox::new(config.outbox.clone()),
@@ -577,7 +579,7 @@ impl NodeHandle {
         }
     }
 
-    async fn find_contact(&self, name: &str) -> Result<ContactRow, NodeError> {
+    pub(crate) async fn find_contact(&self, name: &str) -> Result<ContactRow, NodeError> {
         self.store
             .find_contact(name.trim())
             .await?
@@ -597,7 +599,7 @@ impl NodeHandle {
         ContactView::new(row, devices, number)
     }
 
-    async fn command(&self, command: Command) -> Result<(), NodeError> {
+    pub(crate) async fn command(&self, command: Command) -> Result<(), NodeError> {
         self.commands
             .send(command)
             .await

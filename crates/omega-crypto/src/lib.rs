@@ -55,6 +55,7 @@ pub mod envelope;
 pub mod identity;
 pub mod keystore;
 pub mod mailbox;
+pub mod megolm;
 pub mod peer_record;
 pub mod sealed;
 
@@ -71,6 +72,7 @@ pub use identity::{
 };
 pub use keystore::{KeystoreError, KeystoreSecrets, SealError};
 pub use mailbox::{mailbox_address, sign_mailbox_auth, verify_mailbox_auth};
+pub use megolm::{InboundGroup, MegolmError, OutboundGroup};
 pub use peer_record::{
     PeerRecordError, VerifiedPeerRecord, peer_record_key, sign_peer_record, verify_peer_record,
 };

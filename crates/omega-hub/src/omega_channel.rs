@@ -180,7 +180,10 @@ impl Hub {
             return Ok(());
         };
         match event {
-            NodeEvent::Message { message } if message.direction == "in" => {
+            // Group conversations of the business identity are not inbox conversations (yet).
+            NodeEvent::Message { message }
+                if message.direction == "in" && message.group.is_none() =>
+            {
                 let tenant = channel_tenant(&channel);
                 let privacy = self.0.db.tenant(&tenant).privacy_settings().await?;
                 let mut hidden = self.hidden_set(&tenant).await?;
@@ -189,7 +192,10 @@ impl Hub {
             }
             // Edits, reactions and erasures of Ômega messages are not mirrored into the inbox
             // yet: the inbox keeps what arrived.
-            NodeEvent::Message { .. } | NodeEvent::Updated { .. } | NodeEvent::Erased { .. } => {}
+            NodeEvent::Message { .. }
+            | NodeEvent::Updated { .. }
+            | NodeEvent::Erased { .. }
+            | NodeEvent::Group { .. } => {}
             NodeEvent::Status {
                 message_id, status, ..
             } => {

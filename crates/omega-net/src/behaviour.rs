@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use libp2p::{
-    PeerId, StreamProtocol, autonat, dcutr, identify,
-    identity::PublicKey,
+    PeerId, StreamProtocol, autonat, dcutr, gossipsub, identify,
+    identity::Keypair,
     kad::{self, store::MemoryStore},
     mdns, ping, relay, request_response,
     request_response::ProtocolSupport,
@@ -34,6 +34,8 @@ pub(crate) struct Behaviour {
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
     pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
+    /// Group messages (`/omega/group/<id>` topics), when [`Config::gossip`] is on.
+    pub(crate) gossip: Toggle<gossipsub::Behaviour>,
     pub(crate) kad: Toggle<kad::Behaviour<MemoryStore>>,
     /// Always present: it is what lets any node dial a `/p2p-circuit` address. It listens
     /// (reserves) only when the driver asks it to.
@@ -53,9 +55,10 @@ impl Behaviour {
     /// with the relayed transport.
     pub(crate) fn new(
         config: &Config,
-        local_key: PublicKey,
+        keypair: &Keypair,
         relay_client: relay::client::Behaviour,
     ) -> Result<Self, StartError> {
+        let local_key = keypair.public();
         let local_peer_id = PeerId::from_public_key(&local_key);
         let request_response_config =
             request_response::Config::default().with_request_timeout(config.request_timeout);
@@ -97,6 +100,11 @@ impl Behaviour {
             identify,
             ping: ping::Behaviour::default(),
             mdns: Toggle::from(mdns),
+            gossip: Toggle::from(if config.gossip {
+                Some(new_gossip(keypair)?)
+            } else {
+                None
+            }),
             kad: Toggle::from(new_kad(config, local_peer_id)),
             relay_client,
             relay_server: Toggle::from(
@@ -146,6 +154,36 @@ impl Behaviour {
             .as_ref()
             .is_some_and(|mdns| mdns.discovered_nodes().any(|known| known == peer))
     }
+}
+
+/// Largest group message carried on a topic.
+pub const MAX_GOSSIP_BYTES: usize = 256 * 1024;
+
+/// GossipSub for group topics: messages signed by the publishing peer and checked strictly, a
+/// message's id is the SHA-256 of its bytes (the same bytes published twice are one message),
+/// and a publication goes to every subscribed peer we are connected to (flood publishing), not
+/// only to the mesh, so a group's members hear it in one hop when they are connected.
+fn new_gossip(keypair: &Keypair) -> Result<gossipsub::Behaviour, StartError> {
+    use sha2::Digest;
+    let config = gossipsub::ConfigBuilder::default()
+        .validation_mode(gossipsub::ValidationMode::Strict)
+        .max_transmit_size(MAX_GOSSIP_BYTES)
+        .flood_publish(true)
+        .heartbeat_interval(Duration::from_millis(700))
+        .message_id_fn(|message: &gossipsub::Message| {
+            gossipsub::MessageId::from(sha2::Sha256::digest(&message.data).to_vec())
+        })
+        .build()
+        .map_err(|error| StartError::Gossip {
+            reason: error.to_string(),
+        })?;
+    gossipsub::Behaviour::new(
+        gossipsub::MessageAuthenticity::Signed(keypair.clone()),
+        config,
+    )
+    .map_err(|reason| StartError::Gossip {
+        reason: reason.to_owned(),
+    })
 }
 
 /// The Kademlia behaviour [`Config::kad`] asks for, or `None` when it is off.

@@ -40,6 +40,9 @@ pub struct Config {
     /// `/ip4/0.0.0.0/tcp/0`; a node listening on `127.0.0.1` alone can find others but cannot
     /// be found). Default false.
     pub mdns: bool,
+    /// Whether GossipSub runs (group messages on `/omega/group/<id>` topics). On for devices,
+    /// off for servers, which never see group traffic.
+    pub gossip: bool,
     /// Whether and how this node takes part in the Kademlia DHT (`/omega/kad/1.0.0`, records
     /// in memory). Default [`KadMode::Off`]; a device uses [`KadMode::Client`], a server
     /// [`KadMode::Server`].
@@ -120,6 +123,7 @@ impl Config {
             idle_connection_timeout: Self::DEFAULT_IDLE_CONNECTION_TIMEOUT,
             protocols: Self::DEVICE_PROTOCOLS.to_vec(),
             mdns: false,
+            gossip: true,
             kad: KadMode::Off,
             bootstrap: Vec::new(),
             record_validator: None,
@@ -179,6 +183,7 @@ impl fmt::Debug for Config {
             idle_connection_timeout,
             protocols,
             mdns,
+            gossip,
             kad,
             bootstrap,
             record_validator,
@@ -200,6 +205,7 @@ impl fmt::Debug for Config {
             .field("idle_connection_timeout", idle_connection_timeout)
             .field("protocols", protocols)
             .field("mdns", mdns)
+            .field("gossip", gossip)
             .field("kad", kad)
             .field("bootstrap", bootstrap)
             .field(

@@ -23,6 +23,9 @@ pub enum StartError {
     /// mDNS was asked for but its interface watcher could not start.
     #[error("cannot start mdns discovery: {reason}")]
     Mdns { reason: String },
+    /// GossipSub could not be configured.
+    #[error("cannot start gossipsub: {reason}")]
+    Gossip { reason: String },
     /// A [`Config::bootstrap`](crate::Config::bootstrap) address is not a full direct address
     /// ending in `/p2p/<peer id>`.
     #[error("bootstrap address {addr} must be direct and end in /p2p/<peer id>")]
@@ -60,6 +63,10 @@ pub enum RequestError {
     /// The node is shut down.
     #[error("the network node is shut down")]
     Shutdown,
+    /// A GossipSub publication failed: no subscribed peer is connected, the message is too
+    /// large, or GossipSub is off.
+    #[error("cannot publish: {reason}")]
+    Publish { reason: String },
     /// The peer is not connected and no address is known for it.
     #[error("no address known for the peer")]
     NoAddresses,

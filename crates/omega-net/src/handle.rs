@@ -49,6 +49,19 @@ pub(crate) enum Command {
     NatStatus {
         reply: oneshot::Sender<NatStatus>,
     },
+    Subscribe {
+        topic: String,
+        subscribe: bool,
+    },
+    Publish {
+        topic: String,
+        data: Vec<u8>,
+        reply: oneshot::Sender<Result<(), RequestError>>,
+    },
+    TopicPeers {
+        topic: String,
+        reply: oneshot::Sender<Vec<PeerId>>,
+    },
     Shutdown {
         reply: oneshot::Sender<()>,
     },
@@ -79,6 +92,13 @@ impl Command {
             }
             Command::NatStatus { reply } => {
                 let _ = reply.send(NatStatus::Unknown);
+            }
+            Command::Subscribe { .. } => {}
+            Command::Publish { reply, .. } => {
+                let _ = reply.send(Err(RequestError::Shutdown));
+            }
+            Command::TopicPeers { reply, .. } => {
+                let _ = reply.send(Vec::new());
             }
             Command::Shutdown { reply } => {
                 let _ = reply.send(());
@@ -172,6 +192,40 @@ impl NetHandle {
         self.ask(|reply| Command::NatStatus { reply })
             .await
             .unwrap_or_default()
+    }
+
+    /// Follows (`subscribe`) or stops following a GossipSub topic. Messages on followed topics
+    /// arrive as [`NetEvent::Gossip`].
+    pub async fn subscribe(&self, topic: &str, subscribe: bool) {
+        let _ = self
+            .commands
+            .send(Command::Subscribe {
+                topic: topic.to_owned(),
+                subscribe,
+            })
+            .await;
+    }
+
+    /// Publishes `data` on a GossipSub topic: to every connected peer that follows it.
+    /// Fire and forget: an `Ok` says it left, not that anyone received it.
+    pub async fn publish(&self, topic: &str, data: Vec<u8>) -> Result<(), RequestError> {
+        self.ask(|reply| Command::Publish {
+            topic: topic.to_owned(),
+            data,
+            reply,
+        })
+        .await
+        .unwrap_or(Err(RequestError::Shutdown))
+    }
+
+    /// The connected peers that follow `topic` (empty when GossipSub is off).
+    pub async fn topic_peers(&self, topic: &str) -> Vec<PeerId> {
+        self.ask(|reply| Command::TopicPeers {
+            topic: topic.to_owned(),
+            reply,
+        })
+        .await
+        .unwrap_or_default()
     }
 
     /// Sends the command `make` builds and waits for its answer; `None` once shut down.
@@ -305,6 +359,16 @@ pub enum NetEvent {
     ExpiredListenAddr { addr: Multiaddr },
     /// AutoNAT changed its mind about this node's reachability.
     Reachability { status: NatStatus },
+    /// A message arrived on a GossipSub topic we subscribed to. `source` is the peer that
+    /// published it (its signature checked), `via` the one that forwarded it.
+    Gossip {
+        topic: String,
+        source: Option<PeerId>,
+        via: PeerId,
+        data: Vec<u8>,
+    },
+    /// A connected peer subscribed to a topic we also follow.
+    TopicJoined { peer: PeerId, topic: String },
     /// DCUtR tried to replace a relayed connection to `peer` with a direct one; `succeeded`
     /// says whether it did. On failure the relayed connection stays.
     HolePunch { peer: PeerId, succeeded: bool },
@@ -357,6 +421,23 @@ impl fmt::Debug for NetEvent {
                 .debug_struct("HolePunch")
                 .field("peer", peer)
                 .field("succeeded", succeeded)
+                .finish(),
+            NetEvent::Gossip {
+                topic,
+                source,
+                via,
+                data,
+            } => f
+                .debug_struct("Gossip")
+                .field("topic", topic)
+                .field("source", source)
+                .field("via", via)
+                .field("data_len", &data.len())
+                .finish(),
+            NetEvent::TopicJoined { peer, topic } => f
+                .debug_struct("TopicJoined")
+                .field("peer", peer)
+                .field("topic", topic)
                 .finish(),
         }
     }

@@ -76,6 +76,7 @@ mod handle;
 mod protocol;
 
 pub use crate::{
+    behaviour::MAX_GOSSIP_BYTES,
     config::{Config, KadMode, NatStatus, Protocol, RecordValidator, RelayLimits},
     driver::{MAX_PENDING_QUERIES, MAX_PENDING_REQUESTS, start},
     error::{RequestError, StartError},

@@ -160,6 +160,16 @@ pub fn decode_content(bytes: &[u8]) -> Result<v1::Content, DecodeError> {
     decode_bounded("content", bytes, MAX_ENVELOPE_BYTES)
 }
 
+/// Decodes a group message (a GossipSub publication or a carried one).
+pub fn decode_group_message(bytes: &[u8]) -> Result<v1::GroupMessage, DecodeError> {
+    decode_bounded("group message", bytes, MAX_ENVELOPE_BYTES)
+}
+
+/// Decodes the plaintext of a group message.
+pub fn decode_group_payload(bytes: &[u8]) -> Result<v1::GroupPayload, DecodeError> {
+    decode_bounded("group payload", bytes, MAX_ENVELOPE_BYTES)
+}
+
 /// Decodes a contact card (the payload of an `omega:` URI).
 pub fn decode_contact_card(bytes: &[u8]) -> Result<v1::ContactCard, DecodeError> {
     decode_bounded("contact card", bytes, 16 * 1024)

@@ -109,6 +109,7 @@ impl<S: ServerStore> Server<S> {
     pub async fn start(config: ServerConfig, store: S) -> Result<Server<S>, StartError> {
         let peer_id = config.keypair.public().to_peer_id();
         let mut net_config = omega_net::Config::new(config.keypair);
+        net_config.gossip = false;
         net_config.listen = config.listen;
         net_config.protocols = vec![Protocol::Mailbox];
         // Bootstrap for the DHT (storing only peer records that verify for their key), relay for

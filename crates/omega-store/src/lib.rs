@@ -11,6 +11,7 @@
 //! declared in `migrations/` (applied by one migration runner for all databases).
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+mod groups;
 mod migrate;
 mod rows;
 pub mod server;
@@ -21,6 +22,7 @@ use std::path::Path;
 use sqlx::Row;
 use sqlx::sqlite::{SqlitePool, SqliteSynchronous};
 
+pub use groups::{GroupInboundRow, GroupOutboundRow, GroupRow, MAX_WAITING};
 pub use rows::{
     ContactRow, ConversationRow, Direction, IdentityRow, InboundCommit, InboundOutcome,
     MessageChange, MessageKind, MessageMeta, MessageRow, NewMessage, NewOutbox, OutboxRow,
@@ -608,7 +610,7 @@ async fn insert_message(
 ) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO messages (message_id, peer_user, direction, body, status, timestamp_ms, updated_ms, \
-         kind, extra, reply_to, expires_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         kind, extra, reply_to, expires_at_ms, author) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(message.message_id.clone())
     .bind(message.peer_user.clone())
@@ -621,6 +623,7 @@ async fn insert_message(
     .bind(message.meta.extra.clone())
     .bind(message.meta.reply_to.clone())
     .bind(message.meta.expires_at_ms)
+    .bind(message.meta.author.clone())
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -251,6 +251,8 @@ pub struct MessageMeta {
     pub reply_to: Option<String>,
     /// When a disappearing message is erased (ms since the epoch).
     pub expires_at_ms: Option<i64>,
+    /// In a group conversation, the member who wrote an incoming message (their user key).
+    pub author: Option<Vec<u8>>,
 }
 
 /// A stored message.
@@ -273,12 +275,12 @@ pub struct MessageRow {
 }
 
 impl MessageRow {
-    pub(crate) const SELECT_BY_PEER: &'static str = "SELECT seq, message_id, peer_user, direction, body, status, timestamp_ms, updated_ms, kind, extra, reply_to, edited_ms, deleted, reactions, expires_at_ms FROM messages WHERE peer_user = ? ORDER BY seq DESC LIMIT ?";
-    pub(crate) const SELECT_ALL: &'static str = "SELECT seq, message_id, peer_user, direction, body, status, timestamp_ms, updated_ms, kind, extra, reply_to, edited_ms, deleted, reactions, expires_at_ms FROM messages ORDER BY seq DESC LIMIT ?";
-    pub(crate) const SELECT_BY_ID: &'static str = "SELECT seq, message_id, peer_user, direction, body, status, timestamp_ms, updated_ms, kind, extra, reply_to, edited_ms, deleted, reactions, expires_at_ms FROM messages WHERE message_id = ? ORDER BY direction DESC LIMIT 1";
-    pub(crate) const SELECT_IN_CONVERSATION: &'static str = "SELECT seq, message_id, peer_user, direction, body, status, timestamp_ms, updated_ms, kind, extra, reply_to, edited_ms, deleted, reactions, expires_at_ms FROM messages WHERE peer_user = ? AND message_id = ? ORDER BY direction DESC LIMIT 1";
+    pub(crate) const SELECT_BY_PEER: &'static str = "SELECT seq, message_id, peer_user, direction, body, status, timestamp_ms, updated_ms, kind, extra, reply_to, edited_ms, deleted, reactions, expires_at_ms, author FROM messages WHERE peer_user = ? ORDER BY seq DESC LIMIT ?";
+    pub(crate) const SELECT_ALL: &'static str = "SELECT seq, message_id, peer_user, direction, body, status, timestamp_ms, updated_ms, kind, extra, reply_to, edited_ms, deleted, reactions, expires_at_ms, author FROM messages ORDER BY seq DESC LIMIT ?";
+    pub(crate) const SELECT_BY_ID: &'static str = "SELECT seq, message_id, peer_user, direction, body, status, timestamp_ms, updated_ms, kind, extra, reply_to, edited_ms, deleted, reactions, expires_at_ms, author FROM messages WHERE message_id = ? ORDER BY direction DESC LIMIT 1";
+    pub(crate) const SELECT_IN_CONVERSATION: &'static str = "SELECT seq, message_id, peer_user, direction, body, status, timestamp_ms, updated_ms, kind, extra, reply_to, edited_ms, deleted, reactions, expires_at_ms, author FROM messages WHERE peer_user = ? AND message_id = ? ORDER BY direction DESC LIMIT 1";
     /// Full-text search: binds the FTS5 expression, the peer (or NULL) twice, the limit.
-    pub(crate) const SEARCH: &'static str = "SELECT m.seq, m.message_id, m.peer_user, m.direction, m.body, m.status, m.timestamp_ms, m.updated_ms, m.kind, m.extra, m.reply_to, m.edited_ms, m.deleted, m.reactions, m.expires_at_ms \
+    pub(crate) const SEARCH: &'static str = "SELECT m.seq, m.message_id, m.peer_user, m.direction, m.body, m.status, m.timestamp_ms, m.updated_ms, m.kind, m.extra, m.reply_to, m.edited_ms, m.deleted, m.reactions, m.expires_at_ms, m.author \
         FROM messages_fts JOIN messages m ON m.seq = messages_fts.rowid \
         WHERE messages_fts MATCH ? AND (? IS NULL OR m.peer_user = ?) AND m.deleted = 0 \
         ORDER BY bm25(messages_fts), m.seq DESC LIMIT ?";
@@ -317,6 +319,7 @@ impl MessageRow {
                     extra: row.try_get("extra")?,
                     reply_to: row.try_get("reply_to")?,
                     expires_at_ms: row.try_get("expires_at_ms")?,
+                    author: row.try_get("author")?,
                 }
             },
             edited_ms: row.try_get("edited_ms")?,
@@ -341,7 +344,7 @@ impl ConversationRow {
     pub(crate) const SELECT_ALL: &'static str = "SELECT c.user_key, c.user_id, c.alias, c.name, \
         c.device_list, c.device_list_version, c.addrs, c.mailboxes, c.verified, c.added_ms, \
         m.seq, m.message_id, m.peer_user, m.direction, m.body, m.status, m.timestamp_ms, m.updated_ms, \
-        m.kind, m.extra, m.reply_to, m.edited_ms, m.deleted, m.reactions, m.expires_at_ms, \
+        m.kind, m.extra, m.reply_to, m.edited_ms, m.deleted, m.reactions, m.expires_at_ms, m.author, \
         (SELECT COUNT(*) FROM messages u \
          WHERE u.peer_user = c.user_key AND u.direction = 'in' AND u.status != 'read') AS unread \
         FROM contacts c \

@@ -21,7 +21,7 @@ use futures::{FutureExt, StreamExt, future::BoxFuture, stream::FuturesUnordered}
 use libp2p::{
     Multiaddr, PeerId, Swarm, SwarmBuilder,
     core::transport::ListenerId,
-    identify, noise,
+    gossipsub, identify, noise,
     request_response::{InboundRequestId, OutboundRequestId, ResponseChannel},
     swarm::{ConnectionId, DialError, SwarmEvent},
     tcp, yamux,
@@ -156,7 +156,7 @@ fn build_swarm(config: &Config) -> Result<Swarm<Behaviour>, StartError> {
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(|error| transport_error(&error))?
         .with_behaviour(|key, relay_client| {
-            Behaviour::new(config, key.public(), relay_client).map_err(|error| {
+            Behaviour::new(config, key, relay_client).map_err(|error| {
                 behaviour_error = Some(error);
                 Box::<dyn std::error::Error + Send + Sync>::from("cannot build the behaviour")
             })
@@ -371,6 +371,44 @@ impl Driver {
             Command::NatStatus { reply } => {
                 let _ = reply.send(self.nat_status.clone());
             }
+            Command::Subscribe { topic, subscribe } => {
+                if let Some(gossip) = self.swarm.behaviour_mut().gossip.as_mut() {
+                    let topic = gossipsub::IdentTopic::new(topic);
+                    if subscribe {
+                        if let Err(error) = gossip.subscribe(&topic) {
+                            warn!(%error, "cannot follow a topic");
+                        }
+                    } else {
+                        gossip.unsubscribe(&topic);
+                    }
+                }
+            }
+            Command::Publish { topic, data, reply } => {
+                let result = match self.swarm.behaviour_mut().gossip.as_mut() {
+                    Some(gossip) => gossip
+                        .publish(gossipsub::IdentTopic::new(topic), data)
+                        .map(|_| ())
+                        .map_err(|error| RequestError::Publish {
+                            reason: error.to_string(),
+                        }),
+                    None => Err(RequestError::Publish {
+                        reason: "gossipsub is off".into(),
+                    }),
+                };
+                let _ = reply.send(result);
+            }
+            Command::TopicPeers { topic, reply } => {
+                let hash = gossipsub::IdentTopic::new(topic).hash();
+                let peers = match self.swarm.behaviour().gossip.as_ref() {
+                    Some(gossip) => gossip
+                        .all_peers()
+                        .filter(|(_, topics)| topics.contains(&&hash))
+                        .map(|(peer, _)| *peer)
+                        .collect(),
+                    None => Vec::new(),
+                };
+                let _ = reply.send(peers);
+            }
             Command::Shutdown { reply } => {
                 // Handled in `run`; answered here only for completeness.
                 let _ = reply.send(());
@@ -391,6 +429,25 @@ impl Driver {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(event)) => self.on_identify(event),
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(event)) => self.on_mdns(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Gossip(event)) => match event {
+                gossipsub::Event::Message {
+                    propagation_source,
+                    message,
+                    ..
+                } => self.emit(NetEvent::Gossip {
+                    topic: message.topic.into_string(),
+                    source: message.source,
+                    via: propagation_source,
+                    data: message.data,
+                }),
+                gossipsub::Event::Subscribed { peer_id, topic, .. } => {
+                    self.emit(NetEvent::TopicJoined {
+                        peer: peer_id,
+                        topic: topic.into_string(),
+                    });
+                }
+                _ => {}
+            },
             SwarmEvent::Behaviour(BehaviourEvent::Ping(event)) => match event.result {
                 Ok(rtt) => trace!(peer = %event.peer, ?rtt, "ping"),
                 Err(error) => debug!(peer = %event.peer, %error, "ping failed"),

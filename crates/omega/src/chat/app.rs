@@ -295,6 +295,9 @@ impl App {
                 self.sort();
                 self.open_selected()
             }
+            // Groups are not in the terminal client yet (`omega group` has them).
+            Update::Node(NodeEvent::Message { message }) if message.group.is_some() => Vec::new(),
+            Update::Node(NodeEvent::Group { .. }) => Vec::new(),
             Update::Node(NodeEvent::Message { message }) | Update::Sent(message) => {
                 self.add_message(message)
             }

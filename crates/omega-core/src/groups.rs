@@ -1,0 +1,1076 @@
+//! Groups in the engine: the membership log (`omega-groups`) kept in memory and in the store,
+//! its sync to members over Olm, Megolm sessions (one outbound per group on this device, its key
+//! shared over Olm on every rotation), and group messages published on the group's GossipSub
+//! topic and carried over Olm (hence through mailboxes) to member devices not on the topic.
+//! See docs/groups.md.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use libp2p::PeerId;
+use omega_crypto::{InboundGroup, OutboundGroup, UserKey, VerifiedDeviceList, verify_device_list};
+use omega_groups::{
+    Applied, GroupId, GroupLog, GroupView, OpKind, OutboundSessionInfo, Role, SendDecision,
+    SenderKeyPolicy, SessionBinding, SignedOp, decode_genesis, decode_op, plan_rekey,
+};
+use omega_proto::{Message, v1};
+use omega_store::{
+    ContactRow, Direction, GroupInboundRow, GroupOutboundRow, NewMessage, NewOutbox, Status,
+    uuid_text,
+};
+use tracing::{debug, warn};
+
+use crate::engine::Engine;
+use crate::kinds::{self, Draft};
+use crate::model::{MessageView, NodeEvent, Stats};
+use crate::{NodeError, now_ms};
+
+/// A group state message stays under this size; member cards beyond it go in further ones.
+const STATE_BUDGET: usize = 160 * 1024;
+
+/// Group messages whose key never came are dropped after the mailbox TTL.
+const WAITING_TTL_MS: i64 = 14 * 24 * 60 * 60 * 1000;
+
+/// A membership change asked through the API.
+#[derive(Clone, Debug)]
+pub enum GroupChange {
+    Add { user: UserKey, role: Role },
+    Remove { user: UserKey },
+    Promote { user: UserKey, role: Role },
+    Leave { successor: Option<UserKey> },
+    Rename { name: String },
+}
+
+/// The Megolm sessions a device holds for one group (`omega group sessions`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GroupSessions {
+    /// This device's current outbound session id, if it has sent in the group.
+    pub outbound: Option<String>,
+    /// Sessions other devices shared with this one, oldest first.
+    pub inbound: Vec<InboundSessionView>,
+}
+
+/// One received session: whose it is and when its key came.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InboundSessionView {
+    pub session_id: String,
+    /// The sender's user id.
+    pub sender: String,
+    pub received_ms: i64,
+}
+
+/// A group as the API shows it: the log's view plus member names.
+pub(crate) fn group_view(log: &GroupLog) -> GroupView {
+    GroupView::of(log)
+}
+
+fn id_bytes(id: &GroupId) -> [u8; 32] {
+    *id.genesis_hash().as_bytes()
+}
+
+impl Engine {
+    /// Loads every stored group, follows the topics of those we are a member of.
+    pub(crate) async fn load_groups(&mut self) {
+        let rows = match self.store.groups().await {
+            Ok(rows) => rows,
+            Err(error) => return warn!(%error, "could not load groups"),
+        };
+        for row in rows {
+            let Ok(genesis) = decode_genesis(&row.genesis) else {
+                warn!("a stored group genesis does not decode");
+                continue;
+            };
+            let Ok(mut log) = GroupLog::new(genesis) else {
+                warn!("a stored group genesis is invalid");
+                continue;
+            };
+            let ops: Vec<SignedOp> = row
+                .ops
+                .iter()
+                .filter_map(|bytes| decode_op(bytes).ok())
+                .collect();
+            let _ = log.apply_all(ops);
+            let id = id_bytes(&log.group_id());
+            if log.state().is_member(&self.me) {
+                self.net.subscribe(&log.group_id().topic(), true).await;
+            }
+            self.groups.insert(id, log);
+        }
+        let _ = self
+            .store
+            .purge_waiting(now_ms() as i64 - WAITING_TTL_MS)
+            .await;
+    }
+
+    /// Finds a group by id (base32), id prefix (at least 8 characters) or exact name.
+    pub(crate) fn find_group(&self, name: &str) -> Result<[u8; 32], NodeError> {
+        let name = name.trim();
+        if let Ok(id) = GroupId::parse(name) {
+            let id = id_bytes(&id);
+            if self.groups.contains_key(&id) {
+                return Ok(id);
+            }
+        }
+        let matches: Vec<[u8; 32]> = self
+            .groups
+            .iter()
+            .filter(|(_, log)| {
+                log.state().name() == name
+                    || (name.len() >= 8 && log.group_id().to_string().starts_with(name))
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        match matches.as_slice() {
+            [one] => Ok(*one),
+            [] => Err(NodeError::UnknownGroup {
+                name: name.to_owned(),
+            }),
+            _ => Err(NodeError::InvalidInput(format!(
+                "{name:?} names several groups; use the group id"
+            ))),
+        }
+    }
+
+    fn log(&self, id: &[u8; 32]) -> Result<&GroupLog, NodeError> {
+        self.groups.get(id).ok_or_else(|| NodeError::UnknownGroup {
+            name: data_encoding::HEXLOWER.encode(id),
+        })
+    }
+
+    /// Creates a group of my contacts `members` (each a plain member; I am the owner), stores
+    /// it, follows its topic and sends its state to every member device.
+    pub(crate) async fn create_group(
+        &mut self,
+        name: String,
+        members: Vec<UserKey>,
+    ) -> Result<GroupView, NodeError> {
+        let mut roles = BTreeMap::new();
+        for user in members {
+            if user == self.me {
+                continue;
+            }
+            if self.peer_info(&user).await.is_none() {
+                return Err(NodeError::UnknownContact {
+                    name: user.user_id(),
+                });
+            }
+            roles.insert(user, Role::Member);
+        }
+        let log = GroupLog::create(
+            &self.identity,
+            &name,
+            roles,
+            now_ms(),
+            &mut rand::rngs::OsRng,
+        )
+        .map_err(|error| NodeError::InvalidInput(error.to_string()))?;
+        let id = id_bytes(&log.group_id());
+        self.store
+            .save_group(&id, &log.genesis().to_bytes(), &[], now_ms() as i64)
+            .await?;
+        self.net.subscribe(&log.group_id().topic(), true).await;
+        let view = group_view(&log);
+        self.groups.insert(id, log);
+        let everyone: Vec<UserKey> = self.log(&id)?.state().members().keys().copied().collect();
+        self.send_group_state(&id, &everyone).await?;
+        self.dial_members(&id).await;
+        let _ = self.events.send(NodeEvent::Group {
+            group: view.clone(),
+        });
+        Ok(view)
+    }
+
+    /// Makes, applies and stores a membership operation, then sends the new state to every
+    /// member and to whoever the operation removed.
+    pub(crate) async fn change_group(
+        &mut self,
+        id: [u8; 32],
+        change: GroupChange,
+    ) -> Result<GroupView, NodeError> {
+        let kind = match change {
+            GroupChange::Add { user, role } => {
+                if self.peer_info(&user).await.is_none() {
+                    return Err(NodeError::UnknownContact {
+                        name: user.user_id(),
+                    });
+                }
+                OpKind::Add { user, role }
+            }
+            GroupChange::Remove { user } => OpKind::Remove { user },
+            GroupChange::Promote { user, role } => OpKind::Promote { user, role },
+            GroupChange::Leave { successor } => OpKind::Leave { successor },
+            GroupChange::Rename { name } => OpKind::Rename { name },
+        };
+        let before: BTreeSet<UserKey> = self.log(&id)?.state().members().keys().copied().collect();
+        let log = self.groups.get_mut(&id).ok_or(NodeError::UnknownGroup {
+            name: String::new(),
+        })?;
+        let op = log
+            .create_op(&self.identity, kind, now_ms())
+            .map_err(|error| NodeError::InvalidInput(error.to_string()))?;
+        let hash = op.hash();
+        match log.apply(op.clone()) {
+            Ok(Applied::Accepted { .. }) => {}
+            Ok(other) => {
+                return Err(NodeError::Internal(format!(
+                    "own op not accepted: {other:?}"
+                )));
+            }
+            Err(error) => return Err(NodeError::Internal(error.to_string())),
+        }
+        self.store
+            .save_group(
+                &id,
+                &log.genesis().to_bytes(),
+                &[(hash.as_bytes().to_vec(), op.to_bytes())],
+                now_ms() as i64,
+            )
+            .await?;
+        let view = group_view(log);
+        let member_now = log.state().is_member(&self.me);
+        let topic = log.group_id().topic();
+        let mut recipients: BTreeSet<UserKey> = log.state().members().keys().copied().collect();
+        recipients.extend(before);
+        recipients.insert(self.me);
+        let recipients: Vec<UserKey> = recipients.into_iter().collect();
+        self.send_group_state(&id, &recipients).await?;
+        if member_now {
+            self.dial_members(&id).await;
+        } else {
+            self.net.subscribe(&topic, false).await;
+        }
+        let _ = self.events.send(NodeEvent::Group {
+            group: view.clone(),
+        });
+        Ok(view)
+    }
+
+    /// A member's card: their device list and where to reach them.
+    fn card_of(&self, user: &UserKey) -> Option<v1::ContactCard> {
+        if *user == self.me {
+            let info = self.public.info.read().ok()?;
+            return Some(v1::ContactCard {
+                name: self.public.name.clone(),
+                devices: Some(self.my_devices.signed.clone()),
+                addrs: info.addrs.clone(),
+                mailboxes: self.public.mailboxes.clone(),
+            });
+        }
+        let info = self.peers.get(user)?;
+        Some(v1::ContactCard {
+            name: info.name.clone(),
+            devices: Some(info.devices.signed.clone()),
+            addrs: info.addrs.iter().map(ToString::to_string).collect(),
+            mailboxes: info.mailboxes.iter().map(ToString::to_string).collect(),
+        })
+    }
+
+    /// The devices of `user` that group traffic goes to (mine: my other devices).
+    fn member_devices(&self, user: &UserKey) -> Vec<omega_crypto::DeviceInfo> {
+        if *user == self.me {
+            let mine = self.account.curve25519();
+            return self
+                .my_devices
+                .devices
+                .iter()
+                .filter(|device| device.curve25519 != mine)
+                .cloned()
+                .collect();
+        }
+        self.peers
+            .get(user)
+            .map(|info| info.devices.devices.clone())
+            .unwrap_or_default()
+    }
+
+    /// Outbox rows carrying `content` to every device of each of `users` (mine: my others).
+    fn rows_to(&self, users: &[UserKey], content: &[u8]) -> Vec<NewOutbox> {
+        let message_id = uuid::Uuid::now_v7();
+        users
+            .iter()
+            .flat_map(|user| {
+                self.member_devices(user)
+                    .into_iter()
+                    .map(move |device| NewOutbox {
+                        message_id: message_id.as_bytes().to_vec(),
+                        peer_user: user.as_bytes().to_vec(),
+                        peer_device: device.curve25519.to_vec(),
+                        content: content.to_vec(),
+                    })
+            })
+            .collect()
+    }
+
+    /// Sends the whole log and the members' cards to every device of `to`, in messages that
+    /// each fit an envelope.
+    async fn send_group_state(&mut self, id: &[u8; 32], to: &[UserKey]) -> Result<(), NodeError> {
+        let log = self.log(id)?;
+        let genesis = log.genesis().to_bytes();
+        let ops: Vec<Vec<u8>> = log.ops().map(SignedOp::to_bytes).collect();
+        let members: Vec<UserKey> = log.state().members().keys().copied().collect();
+        let cards: Vec<v1::ContactCard> = members
+            .iter()
+            .filter_map(|user| self.card_of(user))
+            .collect();
+        let mut messages = Vec::new();
+        let mut current = v1::GroupState {
+            genesis: genesis.clone(),
+            ops,
+            members: Vec::new(),
+        };
+        for card in cards {
+            if current.encoded_len() + card.encoded_len() > STATE_BUDGET
+                && !current.members.is_empty()
+            {
+                messages.push(std::mem::replace(
+                    &mut current,
+                    v1::GroupState {
+                        genesis: genesis.clone(),
+                        ops: Vec::new(),
+                        members: Vec::new(),
+                    },
+                ));
+            }
+            current.members.push(card);
+        }
+        messages.push(current);
+        let mut rows = Vec::new();
+        for state in messages {
+            let content = v1::Content {
+                body: Some(v1::content::Body::GroupState(state)),
+                ..v1::Content::default()
+            }
+            .encode_to_vec();
+            rows.extend(self.rows_to(to, &content));
+        }
+        let queued = self.store.queue_outbox(&rows, now_ms() as i64).await?;
+        self.schedule(&queued);
+        Ok(())
+    }
+
+    /// Dials every member device we know an address of (GossipSub needs connections).
+    async fn dial_members(&mut self, id: &[u8; 32]) {
+        let Some(log) = self.groups.get(id) else {
+            return;
+        };
+        let members: Vec<UserKey> = log.state().members().keys().copied().collect();
+        for user in members {
+            if user == self.me {
+                continue;
+            }
+            let Some(info) = self.peers.get(&user) else {
+                continue;
+            };
+            for device in &info.devices.devices {
+                let Ok(peer) = PeerId::from_bytes(&device.peer_id) else {
+                    continue;
+                };
+                let addrs = info.addrs_of(&peer);
+                if !addrs.is_empty() {
+                    let net = self.net.clone();
+                    tokio::spawn(async move {
+                        let _ = net.dial(peer, addrs).await;
+                    });
+                }
+            }
+        }
+    }
+
+    /// A group's log (or part of it) and member cards arrived over Olm from `sender`.
+    pub(crate) async fn on_group_state(
+        &mut self,
+        sender: &UserKey,
+        state: v1::GroupState,
+    ) -> Result<(), String> {
+        let genesis = decode_genesis(&state.genesis).map_err(|error| error.to_string())?;
+        let id = id_bytes(&genesis.group_id());
+        let mut ops = Vec::with_capacity(state.ops.len());
+        for bytes in &state.ops {
+            ops.push(decode_op(bytes).map_err(|error| error.to_string())?);
+        }
+        let mut log = match self.groups.get(&id) {
+            Some(log) => log.clone(),
+            None => GroupLog::new(genesis).map_err(|error| error.to_string())?,
+        };
+        let was_member = log.state().is_member(&self.me);
+        let results = log.apply_all(ops.iter().cloned());
+        // Only a member (now or before these ops) may tell us about a group.
+        let known_author = log.genesis().genesis().creator == *sender
+            || log.state().is_member(sender)
+            || ops.iter().any(|op| op.op().author == *sender);
+        if !known_author {
+            return Err("group state from someone who is not a member".into());
+        }
+        let stored: Vec<(Vec<u8>, Vec<u8>)> = ops
+            .iter()
+            .zip(&results)
+            .filter(|(_, result)| {
+                matches!(
+                    result,
+                    Ok(Applied::Accepted { .. } | Applied::Pending { .. })
+                )
+            })
+            .map(|(op, _)| (op.hash().as_bytes().to_vec(), op.to_bytes()))
+            .collect();
+        self.store
+            .save_group(&id, &state.genesis, &stored, now_ms() as i64)
+            .await
+            .map_err(|error| error.to_string())?;
+        let is_member = log.state().is_member(&self.me);
+        let topic = log.group_id().topic();
+        let members: BTreeSet<UserKey> = log.state().members().keys().copied().collect();
+        let view = group_view(&log);
+        self.groups.insert(id, log);
+        for card in state.members {
+            self.learn_member(&members, card).await;
+        }
+        if is_member && !was_member {
+            self.net.subscribe(&topic, true).await;
+        } else if was_member && !is_member {
+            self.net.subscribe(&topic, false).await;
+        }
+        if is_member {
+            self.dial_members(&id).await;
+        }
+        let _ = self.events.send(NodeEvent::Group { group: view });
+        Ok(())
+    }
+
+    /// Remembers a member's card as a contact (a newer device list replaces an older one; an
+    /// existing contact keeps its name and alias).
+    async fn learn_member(&mut self, members: &BTreeSet<UserKey>, card: v1::ContactCard) {
+        let Some(signed) = card.devices.as_ref() else {
+            return;
+        };
+        let Ok(devices) = verify_device_list(signed, None) else {
+            return;
+        };
+        if devices.user == self.me || !members.contains(&devices.user) {
+            return;
+        }
+        let existing = match self.store.contact(devices.user.as_bytes()).await {
+            Ok(existing) => existing,
+            Err(error) => return warn!(%error, "could not read a contact"),
+        };
+        if let Some(existing) = &existing
+            && existing.device_list_version as u64 >= devices.version
+            && !existing.addrs.is_empty()
+        {
+            return;
+        }
+        let row = contact_from_card(&devices, &card, existing.as_ref());
+        if let Err(error) = self.store.upsert_contact(&row).await {
+            return warn!(%error, "could not store a member's card");
+        }
+        self.peers.remove(&devices.user);
+        self.peer_info(&devices.user).await;
+    }
+
+    /// A Megolm session key arrived over Olm from `sender`'s device `device_curve25519`.
+    pub(crate) async fn on_group_key(
+        &mut self,
+        sender: &UserKey,
+        device_curve25519: &[u8; 32],
+        key: &v1::GroupKey,
+    ) -> Result<(), String> {
+        let group_id: [u8; 32] = key
+            .group_id
+            .as_slice()
+            .try_into()
+            .map_err(|_| "group id is not 32 bytes".to_owned())?;
+        let session = InboundGroup::new(&key.session_key).map_err(|error| error.to_string())?;
+        let session_id = session.session_id();
+        let row = GroupInboundRow {
+            session_id: session_id.clone(),
+            group_id: group_id.to_vec(),
+            sender_user: sender.as_bytes().to_vec(),
+            sender_device: device_curve25519.to_vec(),
+            pickle: session.pickle(&self.store_key),
+        };
+        self.store
+            .save_group_inbound(&row, now_ms() as i64)
+            .await
+            .map_err(|error| error.to_string())?;
+        let waiting = self
+            .store
+            .take_waiting(&session_id)
+            .await
+            .map_err(|error| error.to_string())?;
+        for message in waiting {
+            self.on_group_message(&message, None).await;
+        }
+        Ok(())
+    }
+
+    /// A group message arrived: on the topic (`topic` is set) or carried over Olm.
+    pub(crate) async fn on_group_message(&mut self, bytes: &[u8], topic: Option<&str>) {
+        let stats = self.stats.clone();
+        let message = match omega_proto::decode_group_message(bytes) {
+            Ok(message) => message,
+            Err(error) => {
+                Stats::bump(&stats.refused_malformed);
+                return debug!(%error, "refused a group message");
+            }
+        };
+        let Ok(group_id) = <[u8; 32]>::try_from(message.group_id.as_slice()) else {
+            return Stats::bump(&stats.refused_malformed);
+        };
+        let Some(log) = self.groups.get(&group_id) else {
+            return debug!("a message of a group we do not know");
+        };
+        if topic.is_some_and(|topic| topic != log.group_id().topic()) {
+            return Stats::bump(&stats.refused_wrong_recipient);
+        }
+        let session = match self.store.group_inbound(&message.session_id).await {
+            Ok(session) => session,
+            Err(error) => return warn!(%error, "store unavailable"),
+        };
+        let Some(session) = session else {
+            // Its key is still on its way (it travels over Olm, the message over GossipSub).
+            if let Err(error) = self
+                .store
+                .wait_for_group_key(&message.session_id, bytes, now_ms() as i64)
+                .await
+            {
+                warn!(%error, "could not keep a group message for later");
+            }
+            return;
+        };
+        if session.group_id != message.group_id {
+            return Stats::bump(&stats.refused_wrong_recipient);
+        }
+        let Ok(sender) = UserKey::from_bytes(&session.sender_user) else {
+            return;
+        };
+        // A removed member's sessions are worthless from their removal on.
+        if !log.state().is_member(&sender) {
+            return Stats::bump(&stats.refused_unknown_device);
+        }
+        let Ok(mut inbound) = InboundGroup::from_pickle(&session.pickle, &self.store_key) else {
+            return warn!("a stored group session does not open");
+        };
+        let plaintext = match inbound.decrypt(&message.ciphertext) {
+            Ok((plaintext, _index)) => plaintext,
+            Err(error) => {
+                Stats::bump(&stats.refused_undecryptable);
+                return debug!(%error, "a group message does not decrypt");
+            }
+        };
+        let Ok(payload) = omega_proto::decode_group_payload(&plaintext) else {
+            return Stats::bump(&stats.refused_malformed);
+        };
+        let Some(message_id) = uuid_text(&payload.message_id) else {
+            return Stats::bump(&stats.refused_malformed);
+        };
+        let Some(content) = payload.content else {
+            return Stats::bump(&stats.refused_malformed);
+        };
+        let item = match kinds::arrived(&content, &sender) {
+            Ok(kinds::Arrived::Item { item, .. }) => item,
+            Ok(kinds::Arrived::Change(_)) => {
+                return debug!("reactions, edits and deletes are not carried in groups yet");
+            }
+            Err(reason) => {
+                Stats::bump(&stats.refused_malformed);
+                return debug!(%reason, "refused a group message");
+            }
+        };
+        let mut meta = item.meta;
+        meta.author = Some(sender.as_bytes().to_vec());
+        let row = NewMessage {
+            message_id: message_id.clone(),
+            peer_user: group_id.to_vec(),
+            direction: Direction::In,
+            body: item.body,
+            status: Status::Delivered,
+            timestamp_ms: payload.timestamp_ms.min(i64::MAX as u64) as i64,
+            meta,
+        };
+        match self
+            .store
+            .commit_group_message(
+                sender.as_bytes(),
+                &payload.message_id,
+                &row,
+                now_ms() as i64,
+            )
+            .await
+        {
+            Ok(true) => {
+                Stats::bump(&stats.received);
+                if let Ok(view) = self.group_message_view(&group_id, &message_id).await {
+                    let _ = self.events.send(NodeEvent::Message { message: view });
+                }
+            }
+            Ok(false) => Stats::bump(&stats.duplicates),
+            Err(error) => warn!(%error, "could not store a group message"),
+        }
+    }
+
+    /// Sends a conversation item to a group: rotates the Megolm session when the policy says
+    /// so (sharing the new key over Olm), encrypts, stores, publishes on the topic, and carries
+    /// it over Olm to the member devices that are not on the topic.
+    pub(crate) async fn group_send(
+        &mut self,
+        id: [u8; 32],
+        draft: Draft,
+    ) -> Result<MessageView, NodeError> {
+        let now = now_ms();
+        let log = self.log(&id)?;
+        let state = log.state().clone();
+        let topic = log.group_id().topic();
+        let stored = self.store.group_outbound(&id).await?;
+        let current = stored.as_ref().and_then(|row| {
+            let info: OutboundSessionInfo = serde_json::from_str(&row.info).ok()?;
+            let session = OutboundGroup::from_pickle(&row.pickle, &self.store_key).ok()?;
+            let shared: BTreeSet<UserKey> = serde_json::from_str::<Vec<String>>(&row.shared_with)
+                .ok()?
+                .iter()
+                .filter_map(|id| UserKey::parse_user_id(id).ok())
+                .collect();
+            Some((info, session, shared))
+        });
+        let decision = SenderKeyPolicy::default().decide(
+            &self.me,
+            &state,
+            current.as_ref().map(|(info, _, _)| info),
+            now,
+        );
+        let mut rows = Vec::new();
+        let (mut info, mut session, shared) = match (decision, current) {
+            (SendDecision::NotAMember, _) => {
+                return Err(NodeError::InvalidInput(
+                    "you are not a member of this group".into(),
+                ));
+            }
+            (SendDecision::Reuse, Some(current)) => current,
+            (decision, current) => {
+                debug!(?decision, "new group session");
+                let previous = current.map(|(_, _, shared)| shared).unwrap_or_default();
+                let my_device = self.account.curve25519();
+                let plan = plan_rekey(&state, &self.me, &my_device, &previous, |user| {
+                    self.member_devices_with_me(user)
+                })
+                .map_err(|error| NodeError::InvalidInput(error.to_string()))?;
+                let session = OutboundGroup::new();
+                let key = v1::Content {
+                    body: Some(v1::content::Body::GroupKey(v1::GroupKey {
+                        group_id: id.to_vec(),
+                        session_key: session.session_key().to_vec(),
+                        epoch: plan.binding.epoch,
+                    })),
+                    ..v1::Content::default()
+                }
+                .encode_to_vec();
+                let key_id = uuid::Uuid::now_v7();
+                for recipient in &plan.recipients {
+                    rows.push(NewOutbox {
+                        message_id: key_id.as_bytes().to_vec(),
+                        peer_user: recipient.user.as_bytes().to_vec(),
+                        peer_device: recipient.device.to_vec(),
+                        content: key.clone(),
+                    });
+                }
+                let info = OutboundSessionInfo {
+                    binding: SessionBinding::of(&state),
+                    created_ms: now,
+                    messages_sent: 0,
+                };
+                let shared: BTreeSet<UserKey> = state.members().keys().copied().collect();
+                (info, session, shared)
+            }
+        };
+        let (content, item) = kinds::draft(&draft, None, 0)?;
+        let message_id = uuid::Uuid::now_v7();
+        let payload = v1::GroupPayload {
+            message_id: message_id.as_bytes().to_vec(),
+            timestamp_ms: now,
+            content: Some(content),
+        };
+        let wire = v1::GroupMessage {
+            version: omega_proto::WIRE_VERSION,
+            group_id: id.to_vec(),
+            session_id: session.session_id(),
+            ciphertext: session.encrypt(&payload.encode_to_vec()),
+        }
+        .encode_to_vec();
+        if wire.len() > omega_net::MAX_GOSSIP_BYTES {
+            return Err(NodeError::InvalidInput(
+                "message too large for a group".into(),
+            ));
+        }
+        info.messages_sent += 1;
+        // Member devices not following the topic now get the message over Olm (and so
+        // through their mailbox when they are offline).
+        let following: HashSet<PeerId> = self.net.topic_peers(&topic).await.into_iter().collect();
+        let carried = v1::Content {
+            body: Some(v1::content::Body::GroupMessage(wire.clone())),
+            ..v1::Content::default()
+        }
+        .encode_to_vec();
+        let carry_id = uuid::Uuid::now_v7();
+        for user in state.members().keys() {
+            for device in self.member_devices(user) {
+                let on_topic =
+                    PeerId::from_bytes(&device.peer_id).is_ok_and(|peer| following.contains(&peer));
+                if !on_topic {
+                    rows.push(NewOutbox {
+                        message_id: carry_id.as_bytes().to_vec(),
+                        peer_user: user.as_bytes().to_vec(),
+                        peer_device: device.curve25519.to_vec(),
+                        content: carried.clone(),
+                    });
+                }
+            }
+        }
+        let mut meta = item.meta;
+        meta.author = Some(self.me.as_bytes().to_vec());
+        let mine = NewMessage {
+            message_id: message_id.to_string(),
+            peer_user: id.to_vec(),
+            direction: Direction::Out,
+            body: item.body,
+            status: Status::Sent,
+            timestamp_ms: now as i64,
+            meta,
+        };
+        let outbound = GroupOutboundRow {
+            group_id: id.to_vec(),
+            session_id: session.session_id(),
+            pickle: session.pickle(&self.store_key),
+            info: serde_json::to_string(&info).map_err(|e| NodeError::Internal(e.to_string()))?,
+            shared_with: serde_json::to_string(
+                &shared.iter().map(UserKey::user_id).collect::<Vec<_>>(),
+            )
+            .map_err(|e| NodeError::Internal(e.to_string()))?,
+        };
+        let queued = self
+            .store
+            .queue_group_send(Some(&mine), &outbound, &rows, now as i64)
+            .await?;
+        self.schedule(&queued);
+        Stats::bump(&self.stats.sent);
+        if !following.is_empty()
+            && let Err(error) = self.net.publish(&topic, wire).await
+        {
+            debug!(%error, "could not publish on the group topic");
+        }
+        let view = self
+            .group_message_view(&id, &message_id.to_string())
+            .await?;
+        let _ = self.events.send(NodeEvent::Message {
+            message: view.clone(),
+        });
+        Ok(view)
+    }
+
+    /// Like [`Self::member_devices`], as curve25519 keys, my own devices included.
+    fn member_devices_with_me(&self, user: &UserKey) -> Vec<[u8; 32]> {
+        if *user == self.me {
+            return self
+                .my_devices
+                .devices
+                .iter()
+                .map(|device| device.curve25519)
+                .collect();
+        }
+        self.member_devices(user)
+            .into_iter()
+            .map(|device| device.curve25519)
+            .collect()
+    }
+
+    /// The view of one message of a group conversation.
+    pub(crate) async fn group_message_view(
+        &mut self,
+        id: &[u8; 32],
+        message_id: &str,
+    ) -> Result<MessageView, NodeError> {
+        let row = self
+            .store
+            .message_in(id, message_id)
+            .await?
+            .ok_or_else(|| NodeError::UnknownMessage {
+                id: message_id.to_owned(),
+            })?;
+        let log = self.log(id)?;
+        let group_id = log.group_id().to_string();
+        let group_name = log.state().name().to_owned();
+        let author = row
+            .meta
+            .author
+            .as_deref()
+            .and_then(|bytes| UserKey::from_bytes(bytes).ok());
+        let author_name = match &author {
+            Some(user) if *user != self.me => self.peer_info(user).await.map(|info| info.name),
+            _ => None,
+        };
+        Ok(MessageView::in_group(
+            &row,
+            &self.me,
+            author.as_ref(),
+            author_name,
+            &group_id,
+            &group_name,
+        ))
+    }
+
+    /// Every group I know, and whether I am a member.
+    pub(crate) fn group_views(&self) -> Vec<GroupView> {
+        let mut views: Vec<GroupView> = self.groups.values().map(group_view).collect();
+        views.sort_by(|a, b| a.name.cmp(&b.name).then(a.group_id.cmp(&b.group_id)));
+        views
+    }
+
+    /// One group's view.
+    pub(crate) fn group_view_of(&self, id: &[u8; 32]) -> Result<GroupView, NodeError> {
+        Ok(group_view(self.log(id)?))
+    }
+
+    /// The Megolm sessions this device holds for a group: its own outbound one and the ones
+    /// other devices shared with it.
+    pub(crate) async fn group_sessions(
+        &mut self,
+        id: [u8; 32],
+    ) -> Result<GroupSessions, NodeError> {
+        self.log(&id)?;
+        let outbound = self
+            .store
+            .group_outbound(&id)
+            .await?
+            .map(|row| row.session_id);
+        let inbound = self
+            .store
+            .group_inbound_sessions(&id)
+            .await?
+            .into_iter()
+            .map(|(session_id, sender, received_ms)| InboundSessionView {
+                session_id,
+                sender: UserKey::from_bytes(&sender)
+                    .map(|key| key.user_id())
+                    .unwrap_or_default(),
+                received_ms,
+            })
+            .collect();
+        Ok(GroupSessions { outbound, inbound })
+    }
+
+    /// Messages of a group conversation, oldest first.
+    pub(crate) async fn group_messages(
+        &mut self,
+        id: [u8; 32],
+        limit: i64,
+    ) -> Result<Vec<MessageView>, NodeError> {
+        let rows = self.store.messages(Some(&id), limit).await?;
+        let mut views = Vec::with_capacity(rows.len());
+        for row in rows {
+            views.push(self.group_message_view(&id, &row.message_id).await?);
+        }
+        Ok(views)
+    }
+
+    /// A peer started following a group topic: if it is a member device, it is reachable now.
+    pub(crate) fn on_topic_joined(&mut self, peer: PeerId) {
+        if let Some((_, device)) = self.peer_ids.get(&peer) {
+            self.outbox.handle_reachable(*device);
+        }
+    }
+}
+
+/// A contact row from a member's card.
+fn contact_from_card(
+    devices: &VerifiedDeviceList,
+    card: &v1::ContactCard,
+    existing: Option<&ContactRow>,
+) -> ContactRow {
+    let user_id = devices.user.user_id();
+    ContactRow {
+        user_key: devices.user.as_bytes().to_vec(),
+        name: existing.map_or_else(
+            || {
+                let name = card.name.trim();
+                if name.is_empty() || name.len() > 64 {
+                    user_id[..12].to_owned()
+                } else {
+                    name.to_owned()
+                }
+            },
+            |contact| contact.name.clone(),
+        ),
+        alias: existing.and_then(|contact| contact.alias.clone()),
+        user_id,
+        device_list: devices.signed.encode_to_vec(),
+        device_list_version: devices.version as i64,
+        addrs: card
+            .addrs
+            .iter()
+            .filter(|addr| addr.parse::<libp2p::Multiaddr>().is_ok())
+            .take(16)
+            .cloned()
+            .collect(),
+        mailboxes: card
+            .mailboxes
+            .iter()
+            .filter(|addr| addr.parse::<libp2p::Multiaddr>().is_ok())
+            .take(4)
+            .cloned()
+            .collect(),
+        verified: existing.is_some_and(|contact| contact.verified),
+        added_ms: existing.map_or_else(|| now_ms() as i64, |contact| contact.added_ms),
+    }
+}
+
+impl crate::NodeHandle {
+    /// A member named by contact alias, name or user id (a user id needs no contact).
+    async fn member(&self, name: &str) -> Result<UserKey, NodeError> {
+        match self.find_contact(name).await {
+            Ok(contact) => UserKey::from_bytes(&contact.user_key)
+                .map_err(|error| NodeError::Internal(error.to_string())),
+            Err(error) => UserKey::parse_user_id(name.trim()).map_err(|_| error),
+        }
+    }
+
+    /// Creates a group named `name` with my contacts `members`; I am its owner.
+    pub async fn group_create(
+        &self,
+        name: &str,
+        members: &[String],
+    ) -> Result<GroupView, NodeError> {
+        let mut keys = Vec::with_capacity(members.len());
+        for member in members {
+            keys.push(self.member(member).await?);
+        }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.command(crate::engine::Command::GroupCreate {
+            name: name.to_owned(),
+            members: keys,
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| NodeError::ShuttingDown)?
+    }
+
+    /// Adds, removes, promotes or demotes a member, leaves, or renames the group.
+    pub async fn group_change(
+        &self,
+        group: &str,
+        change: GroupChange,
+    ) -> Result<GroupView, NodeError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.command(crate::engine::Command::GroupChange {
+            group: group.to_owned(),
+            change,
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| NodeError::ShuttingDown)?
+    }
+
+    /// [`Self::group_change`] with members named as the CLI and the API name them.
+    pub async fn group_change_named(
+        &self,
+        group: &str,
+        action: &str,
+        user: Option<&str>,
+        role: Option<&str>,
+        name: Option<&str>,
+    ) -> Result<GroupView, NodeError> {
+        let parse_role = |role: Option<&str>, default: Role| -> Result<Role, NodeError> {
+            match role {
+                None => Ok(default),
+                Some(text) => text
+                    .parse::<Role>()
+                    .map_err(|error| NodeError::InvalidInput(error.to_string())),
+            }
+        };
+        let need_user =
+            || user.ok_or_else(|| NodeError::InvalidInput(format!("{action} needs a member")));
+        let change = match action {
+            "add" => GroupChange::Add {
+                user: self.member(need_user()?).await?,
+                role: parse_role(role, Role::Member)?,
+            },
+            "remove" => GroupChange::Remove {
+                user: self.member(need_user()?).await?,
+            },
+            "promote" => GroupChange::Promote {
+                user: self.member(need_user()?).await?,
+                role: parse_role(role, Role::Admin)?,
+            },
+            "leave" => GroupChange::Leave {
+                successor: match user {
+                    Some(user) => Some(self.member(user).await?),
+                    None => None,
+                },
+            },
+            "rename" => GroupChange::Rename {
+                name: name
+                    .ok_or_else(|| NodeError::InvalidInput("rename needs a name".into()))?
+                    .to_owned(),
+            },
+            other => {
+                return Err(NodeError::InvalidInput(format!(
+                    "unknown group action {other:?} (add, remove, promote, leave, rename)"
+                )));
+            }
+        };
+        self.group_change(group, change).await
+    }
+
+    /// Sends a conversation item to a group.
+    pub async fn group_send(&self, group: &str, draft: Draft) -> Result<MessageView, NodeError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.command(crate::engine::Command::GroupSend {
+            group: group.to_owned(),
+            draft,
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| NodeError::ShuttingDown)?
+    }
+
+    /// Every group this device knows.
+    pub async fn groups(&self) -> Result<Vec<GroupView>, NodeError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.command(crate::engine::Command::GroupList { reply })
+            .await?;
+        answer.await.map_err(|_| NodeError::ShuttingDown)
+    }
+
+    /// One group, by id, id prefix or name.
+    pub async fn group(&self, group: &str) -> Result<GroupView, NodeError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.command(crate::engine::Command::GroupShow {
+            group: group.to_owned(),
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| NodeError::ShuttingDown)?
+    }
+
+    /// The Megolm sessions this device holds for a group.
+    pub async fn group_sessions(&self, group: &str) -> Result<GroupSessions, NodeError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.command(crate::engine::Command::GroupSessions {
+            group: group.to_owned(),
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| NodeError::ShuttingDown)?
+    }
+
+    /// The last `limit` messages of a group, oldest first.
+    pub async fn group_messages(
+        &self,
+        group: &str,
+        limit: i64,
+    ) -> Result<Vec<MessageView>, NodeError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.command(crate::engine::Command::GroupMessages {
+            group: group.to_owned(),
+            limit,
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| NodeError::ShuttingDown)?
+    }
+}
