@@ -34,6 +34,7 @@ use crate::kinds::{Change, Draft};
 use crate::web::{self, SessionRef, WebSessions};
 use crate::{NodeError, NodeHandle};
 
+mod groups;
 mod qr;
 
 /// Largest request body the API accepts (pictures sent to `POST /v1/contacts/scan`:
@@ -116,6 +117,14 @@ pub fn router(
             axum::routing::put(set_timer),
         )
         .route("/v1/search", get(search))
+        .route("/v1/groups", get(groups::list).post(groups::create))
+        .route("/v1/groups/{group}", get(groups::show))
+        .route("/v1/groups/{group}/changes", post(groups::change))
+        .route(
+            "/v1/groups/{group}/messages",
+            get(groups::messages).post(groups::send),
+        )
+        .route("/v1/groups/{group}/sessions", get(groups::sessions))
         .route("/v1/conversations", get(conversations))
         .route("/v1/conversations/{name}/read", post(mark_read))
         .route("/v1/events", get(events))
@@ -465,12 +474,21 @@ fn invalid_input(message: &str) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", message)
 }
 
-async fn send(State(state): State<AppState>, JsonBody(body): JsonBody<SendBody>) -> ApiResult {
+/// The item a send body describes: exactly one of text (with mentions), location, contact card
+/// or sticker.
+async fn draft_of(
+    state: &AppState,
+    text: Option<String>,
+    mentions: Vec<String>,
+    location: Option<LocationBody>,
+    contact: Option<String>,
+    sticker: Option<StickerBody>,
+) -> Result<Draft, ApiError> {
     let given = [
-        body.text.is_some(),
-        body.location.is_some(),
-        body.contact.is_some(),
-        body.sticker.is_some(),
+        text.is_some(),
+        location.is_some(),
+        contact.is_some(),
+        sticker.is_some(),
     ]
     .iter()
     .filter(|given| **given)
@@ -480,29 +498,29 @@ async fn send(State(state): State<AppState>, JsonBody(body): JsonBody<SendBody>)
             "give exactly one of text, location, contact or sticker",
         ));
     }
-    if !body.mentions.is_empty() && body.text.is_none() {
+    if !mentions.is_empty() && text.is_none() {
         return Err(invalid_input("mentions go with a text"));
     }
-    let draft = if let Some(text) = body.text {
+    Ok(if let Some(text) = text {
         Draft::Text {
             body: text,
-            mentions: state.node.resolve(&body.mentions).await?,
+            mentions: state.node.resolve(&mentions).await?,
         }
-    } else if let Some(location) = body.location {
+    } else if let Some(location) = location {
         Draft::Location {
             latitude: location.latitude,
             longitude: location.longitude,
             label: location.label,
             accuracy_m: location.accuracy_m,
         }
-    } else if let Some(contact) = body.contact {
+    } else if let Some(contact) = contact {
         let card = if contact.trim_start().starts_with("omega:") {
             contact
         } else {
             state.node.card_of(&contact).await?
         };
         Draft::Contact { card }
-    } else if let Some(sticker) = body.sticker {
+    } else if let Some(sticker) = sticker {
         Draft::Sticker {
             pack: sticker.pack,
             name: sticker.name,
@@ -510,7 +528,19 @@ async fn send(State(state): State<AppState>, JsonBody(body): JsonBody<SendBody>)
         }
     } else {
         return Err(invalid_input("nothing to send"));
-    };
+    })
+}
+
+async fn send(State(state): State<AppState>, JsonBody(body): JsonBody<SendBody>) -> ApiResult {
+    let draft = draft_of(
+        &state,
+        body.text,
+        body.mentions,
+        body.location,
+        body.contact,
+        body.sticker,
+    )
+    .await?;
     let message = state
         .node
         .send(&body.to, draft, body.reply_to.as_deref())

@@ -143,6 +143,9 @@ pub enum Command {
     Demo(DemoArgs),
     /// Run the business hub (gateway, tenants, auth, audit log), or manage it.
     Hub(HubArgs),
+    /// Groups of up to 1,000 members: create, change the membership, send, read.
+    #[command(subcommand)]
+    Group(GroupCommand),
     /// Back up this identity with its history into one encrypted file, or restore one.
     #[command(subcommand)]
     Backup(BackupCommand),
@@ -217,6 +220,77 @@ pub enum HubConfigCommand {
     History,
     /// Put an earlier version back into hub.toml and make the running hub reload it.
     Rollback { version: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// Create a group of your contacts; you are its owner.
+    Create {
+        /// The group's name (1 to 128 bytes).
+        #[arg(allow_hyphen_values = true)]
+        name: String,
+        /// Contacts (alias, name or user id), comma-separated.
+        #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
+        members: Vec<String>,
+    },
+    /// Add a contact to a group (admins add members; owners add admins and owners).
+    Add {
+        /// Group id, id prefix or name.
+        group: String,
+        /// The contact to add.
+        #[arg(allow_hyphen_values = true)]
+        member: String,
+        /// member, admin or owner.
+        #[arg(long, default_value = "member")]
+        role: String,
+    },
+    /// Remove a member (admins remove members; owners remove anyone but themselves).
+    Remove {
+        group: String,
+        #[arg(allow_hyphen_values = true)]
+        member: String,
+    },
+    /// Change a member's role (owners only).
+    Promote {
+        group: String,
+        #[arg(allow_hyphen_values = true)]
+        member: String,
+        /// member, admin or owner.
+        #[arg(long, default_value = "admin")]
+        role: String,
+    },
+    /// Leave a group (the last owner names a successor).
+    Leave {
+        group: String,
+        /// A member who becomes an owner as you leave.
+        #[arg(long)]
+        successor: Option<String>,
+    },
+    /// Rename a group (admins and owners).
+    Rename {
+        group: String,
+        #[arg(allow_hyphen_values = true)]
+        name: String,
+    },
+    /// Send a text to a group.
+    Send {
+        group: String,
+        #[arg(allow_hyphen_values = true)]
+        text: String,
+    },
+    /// List your groups.
+    List,
+    /// Show a group: members and roles, epoch, log heads.
+    Show { group: String },
+    /// List a group's messages, oldest first.
+    Messages {
+        group: String,
+        /// At most this many (the most recent).
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i64).range(1..=100000))]
+        limit: i64,
+    },
+    /// The Megolm sessions this device holds for a group.
+    Sessions { group: String },
 }
 
 #[derive(Debug, Subcommand)]

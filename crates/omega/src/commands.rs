@@ -28,6 +28,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Up(args) => crate::up::run(&data_dir, &args, json),
         Command::Demo(args) => crate::demo::run(&args, json),
         Command::Contact(command) => contact(&data_dir, command, json),
+        Command::Group(command) => crate::group::run(&data_dir, command, json),
         Command::Server(args) => crate::server::run(&data_dir, &args, json),
         Command::Hub(args) => crate::hub::run(&data_dir, args, json),
         Command::Backup(BackupCommand::Create {
@@ -519,7 +520,7 @@ fn parse_duration(text: &str) -> Result<u64> {
     Ok(number.saturating_mul(factor))
 }
 
-fn print_message(message: &MessageView, json: bool) -> Result<()> {
+pub(crate) fn print_message(message: &MessageView, json: bool) -> Result<()> {
     if json {
         println!("{}", serde_json::to_string(message)?);
     } else {
@@ -607,7 +608,7 @@ fn search(
     print_messages(&messages, json)
 }
 
-fn print_messages(messages: &[MessageView], json: bool) -> Result<()> {
+pub(crate) fn print_messages(messages: &[MessageView], json: bool) -> Result<()> {
     if json {
         println!("{}", serde_json::to_string(messages)?);
         return Ok(());

@@ -14,6 +14,7 @@ mod cli;
 mod client;
 mod commands;
 mod demo;
+mod group;
 mod hub;
 mod open;
 mod server;

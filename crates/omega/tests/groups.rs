@@ -1,0 +1,325 @@
+//! `omega group` with real processes and a real server: a group made on the command line, a
+//! member offline while two others send gets everything from its mailbox once back (even with
+//! the senders gone), and garbage commands fail with a clear message.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const PASSPHRASE: &str = "group test passphrase";
+const WAIT: Duration = Duration::from_secs(120);
+
+fn omega(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_omega"));
+    command
+        .arg("--data-dir")
+        .arg(dir)
+        .env("OMEGA_PASSPHRASE", PASSPHRASE)
+        .env_remove("OMEGA_DATA_DIR")
+        .env_remove("OMEGA_SERVER_DB")
+        .stdin(Stdio::null());
+    command
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("free port")
+}
+
+struct Process {
+    child: Child,
+    started: Value,
+}
+
+impl Process {
+    fn spawn(mut command: Command) -> Process {
+        let mut child = command.stdout(Stdio::piped()).spawn().expect("spawn");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read");
+        let started: Value =
+            serde_json::from_str(&line).unwrap_or_else(|_| panic!("did not start: {line:?}"));
+        assert_eq!(started["event"], "started");
+        Process { child, started }
+    }
+
+    fn kill_9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(dir: &Path, port: u16) -> Process {
+    let mut command = omega(dir);
+    command.args([
+        "--json",
+        "server",
+        "--listen",
+        &format!("/ip4/127.0.0.1/tcp/{port}"),
+        "--http",
+        "127.0.0.1:0",
+    ]);
+    Process::spawn(command)
+}
+
+fn server_addr(server: &Process) -> String {
+    server.started["listen_addrs"][0]
+        .as_str()
+        .expect("addr")
+        .to_owned()
+}
+
+fn start_node(dir: &Path, port: u16, server: &str) -> Process {
+    let mut command = omega(dir);
+    command.args([
+        "--json",
+        "node",
+        "--listen",
+        &format!("/ip4/127.0.0.1/tcp/{port}"),
+        "--bootstrap",
+        server,
+        "--mailbox-poll-ms",
+        "200",
+        "--no-mdns",
+    ]);
+    Process::spawn(command)
+}
+
+fn init(root: &Path, name: &str) -> PathBuf {
+    let dir = root.join(name);
+    let status = omega(&dir)
+        .args(["init", "--name", name])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    dir
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(120)))
+        .build()
+        .into()
+}
+
+/// Calls the node's local API (URL and token from its api.json).
+fn api(dir: &Path, method: &str, path: &str, body: Option<Value>) -> Value {
+    let info: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("api.json")).unwrap()).unwrap();
+    let url = format!("{}{path}", info["url"].as_str().unwrap());
+    let auth = format!("Bearer {}", info["token"].as_str().unwrap());
+    let agent = agent();
+    let mut response = match body {
+        Some(body) if method == "POST" => agent
+            .post(&url)
+            .header("Authorization", &auth)
+            .send_json(body),
+        _ => agent.get(&url).header("Authorization", &auth).call(),
+    }
+    .unwrap();
+    let mut text = String::new();
+    response
+        .body_mut()
+        .as_reader()
+        .read_to_string(&mut text)
+        .unwrap();
+    let value: Value = serde_json::from_str(&text).unwrap();
+    assert!(response.status().is_success(), "{method} {path}: {value}");
+    value
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Runs `omega group ARGS --json` on `dir`'s node; the parsed output, or the error text.
+fn group(dir: &Path, args: &[&str]) -> Result<Value, String> {
+    let output = omega(dir)
+        .arg("--json")
+        .arg("group")
+        .args(args)
+        .output()
+        .expect("run omega group");
+    if output.status.success() {
+        let text = String::from_utf8_lossy(&output.stdout);
+        Ok(serde_json::from_str(text.trim()).unwrap_or_else(|_| panic!("not json: {text}")))
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+fn group_texts(dir: &Path) -> Vec<String> {
+    group(dir, &["messages", "friends"])
+        .expect("messages")
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|message| message["text"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+fn add_contact(dir: &Path, card: &str, alias: &str) {
+    api(
+        dir,
+        "POST",
+        "/v1/contacts",
+        Some(json!({"card": card, "alias": alias})),
+    );
+}
+
+#[test]
+fn a_member_offline_while_others_send_gets_the_group_messages_from_its_mailbox() {
+    let root = tempfile::tempdir().unwrap();
+    let server = start_server(&root.path().join("server"), 0);
+    let server = server_addr(&server).to_owned();
+    let alice = init(root.path(), "alice");
+    let bob = init(root.path(), "bob");
+    let carol = init(root.path(), "carol");
+    let carol_port = free_port();
+    let alice_node = start_node(&alice, 0, &server);
+    let bob_node = start_node(&bob, 0, &server);
+    let carol_node = start_node(&carol, carol_port, &server);
+    for dir in [&alice, &bob, &carol] {
+        wait_for("a first mailbox sync", || {
+            api(dir, "GET", "/v1/stats", None)["mailbox_syncs"].as_u64() >= Some(1)
+        });
+    }
+    let card = |process: &Process| process.started["card"].as_str().unwrap().to_owned();
+    add_contact(&alice, &card(&bob_node), "bob");
+    add_contact(&alice, &card(&carol_node), "carol");
+    add_contact(&bob, &card(&alice_node), "alice");
+    add_contact(&carol, &card(&alice_node), "alice");
+
+    let created = group(&alice, &["create", "friends", "--members", "bob,carol"]).expect("create");
+    assert_eq!(created["members"].as_array().unwrap().len(), 3);
+    for dir in [&bob, &carol] {
+        wait_for("the members learn the group", || {
+            group(dir, &["show", "friends"])
+                .is_ok_and(|view| view["members"].as_array().map_or(0, Vec::len) == 3)
+        });
+    }
+    group(&alice, &["send", "friends", "hello all"]).expect("send");
+    for dir in [&bob, &carol] {
+        wait_for("the first message", || {
+            group_texts(dir).contains(&"hello all".to_owned())
+        });
+    }
+
+    // Carol goes away; Alice and Bob write; then they go away too.
+    carol_node.kill_9();
+    let mut sent = Vec::new();
+    for n in 0..3 {
+        let text = format!("alice while carol is away {n}");
+        group(&alice, &["send", "friends", &text]).expect("send");
+        sent.push(text);
+    }
+    let text = "bob while carol is away".to_owned();
+    group(&bob, &["send", "friends", &text]).expect("send");
+    sent.push(text);
+    for dir in [&alice, &bob] {
+        wait_for("the messages for carol are in her mailbox", || {
+            api(dir, "GET", "/v1/stats", None)["mailbox_deposits"].as_u64() >= Some(1)
+        });
+    }
+    wait_for("bob has alice's messages", || {
+        let texts = group_texts(&bob);
+        sent[..3].iter().all(|text| texts.contains(text))
+    });
+    alice_node.kill_9();
+    bob_node.kill_9();
+
+    let _carol_node = start_node(&carol, carol_port, &server);
+    wait_for("carol has every message from her mailbox", || {
+        let texts = group_texts(&carol);
+        sent.iter().all(|text| texts.contains(text))
+    });
+    let texts = group_texts(&carol);
+    for text in &sent {
+        assert_eq!(
+            texts.iter().filter(|t| *t == text).count(),
+            1,
+            "{text} not once"
+        );
+    }
+    let messages = group(&carol, &["messages", "friends"]).expect("messages");
+    let from_bob = messages
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|message| message["text"] == "bob while carol is away")
+        .expect("bob's message");
+    assert_eq!(from_bob["from"], bob_node_user(&bob));
+    assert_eq!(from_bob["group"], created["group_id"]);
+}
+
+fn bob_node_user(dir: &Path) -> Value {
+    let public: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("public.json")).unwrap()).unwrap();
+    public["user_id"].clone()
+}
+
+#[test]
+fn garbage_group_commands_fail_with_a_clear_message() {
+    let root = tempfile::tempdir().unwrap();
+    let alice = init(root.path(), "alice");
+    let bob = init(root.path(), "bob");
+    let _alice_node = start_node_alone(&alice);
+    let bob_node = start_node_alone(&bob);
+    add_contact(&alice, bob_node.started["card"].as_str().unwrap(), "bob");
+    for (args, expected) in [
+        (vec!["send", "nosuch", "hi"], "no group named"),
+        (vec!["show", "nosuch"], "no group named"),
+        (vec!["create", "", "--members", "bob"], "name"),
+        (
+            vec!["create", "club", "--members", "stranger"],
+            "no contact named",
+        ),
+    ] {
+        let error = group(&alice, &args).expect_err("refused");
+        assert!(error.contains(expected), "{args:?}: {error}");
+    }
+    group(&alice, &["create", "club", "--members", "bob"]).expect("create");
+    for (args, expected) in [
+        (vec!["promote", "club", "bob", "--role", "emperor"], "role"),
+        (vec!["add", "club", "bob"], "not allowed"),
+        (vec!["remove", "club", "nobody"], "no contact named"),
+        (vec!["messages", "club", "--limit", "0"], "not in"),
+    ] {
+        let error = group(&alice, &args).expect_err("refused");
+        assert!(error.contains(expected), "{args:?}: {error}");
+    }
+    // Nothing was lost: the group is intact.
+    let view = group(&alice, &["show", "club"]).expect("show");
+    assert_eq!(view["members"].as_array().unwrap().len(), 2);
+}
+
+fn start_node_alone(dir: &Path) -> Process {
+    let mut command = omega(dir);
+    command.args([
+        "--json",
+        "node",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--no-mdns",
+    ]);
+    Process::spawn(command)
+}
