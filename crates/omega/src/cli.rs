@@ -455,6 +455,16 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
         concurrency: u32,
     },
+    /// One message to a group of many members (each a libp2p swarm in this process): time
+    /// until every member has it, beside raw GossipSub publishing of the same bytes.
+    Group {
+        /// Members of the group, the sender included.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(2..=5000))]
+        members: u32,
+        /// Messages sent (one at a time).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        messages: u32,
+    },
     /// Many clients connected to one server process: memory per connection, delivery latency.
     Peers {
         /// Number of simulated peers.

@@ -146,6 +146,9 @@ pub fn run(cli: Cli) -> Result<()> {
             crate::bench_hub::run(count, concurrency, json)
         }
         Command::Bench(BenchCommand::Peers { count }) => crate::bench_peers::run(count, json),
+        Command::Bench(BenchCommand::Group { members, messages }) => {
+            crate::bench_group::run(members, messages, json)
+        }
         Command::Bench(BenchCommand::Mailbox { count, postgres }) => {
             crate::bench_mailbox::run(count, postgres, json)
         }

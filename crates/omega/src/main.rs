@@ -4,6 +4,7 @@
 mod audit_verify;
 mod backup;
 mod bench;
+mod bench_group;
 mod bench_hub;
 mod bench_ingest;
 mod bench_leads;

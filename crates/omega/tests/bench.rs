@@ -110,3 +110,26 @@ fn bench_flags_out_of_range_are_refused_with_the_range() {
         );
     }
 }
+
+#[test]
+fn bench_group_delivers_to_every_member_on_both_paths() {
+    let json: serde_json::Value = serde_json::from_str(&ok(&[
+        "--json",
+        "bench",
+        "group",
+        "--members",
+        "12",
+        "--messages",
+        "3",
+    ]))
+    .expect("json output");
+    assert_eq!(json["bench"], "group");
+    assert_eq!(json["members"], 12);
+    // Every member decrypted every message, and got every raw one.
+    assert_eq!(json["group"]["delivered"], 1.0);
+    assert_eq!(json["raw_gossipsub"]["delivered"], 1.0);
+    assert!(json["ratio_all_members_p50_group_to_raw"].as_f64().unwrap() > 0.0);
+    let refused = omega(&["bench", "group", "--members", "1"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("2..=5000"));
+}
