@@ -576,12 +576,14 @@ impl Engine {
         };
         let mut meta = item.meta;
         meta.author = Some(sender.as_bytes().to_vec());
+        // My own message sent from another of my devices is outgoing here too.
+        let mine = sender == self.me;
         let row = NewMessage {
             message_id: message_id.clone(),
             peer_user: group_id.to_vec(),
-            direction: Direction::In,
+            direction: if mine { Direction::Out } else { Direction::In },
             body: item.body,
-            status: Status::Delivered,
+            status: if mine { Status::Sent } else { Status::Delivered },
             timestamp_ms: payload.timestamp_ms.min(i64::MAX as u64) as i64,
             meta,
         };

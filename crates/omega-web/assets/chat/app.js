@@ -32,6 +32,7 @@ const state = {
   csrf: null,
   me: null, // { user_id, name }
   conversations: [], // from GET /v1/conversations
+  groups: [], // from GET /v1/groups
   current: null, // user id of the open conversation
   messages: new Map(), // user id -> [Message], oldest first
   events: null,
@@ -114,7 +115,13 @@ function formatTime(ms) {
 }
 
 function peerOf(message) {
+  if (message.group) return message.group;
   return message.direction === 'in' ? message.from : message.to;
+}
+
+/** The group with this id, if the open or named conversation is a group. */
+function groupOf(id) {
+  return state.groups.find((group) => group.group_id === id);
 }
 
 function initial(name) {
@@ -167,7 +174,9 @@ function toggleTheme() {
 // ---- conversation list -------------------------------------------------------------------------
 
 async function loadConversations() {
-  state.conversations = await api('GET', '/v1/conversations');
+  const [conversations, groups] = await Promise.all([api('GET', '/v1/conversations'), api('GET', '/v1/groups')]);
+  state.conversations = conversations;
+  state.groups = groups.filter((group) => group.members.some((member) => member.user_id === state.me?.user_id));
   renderConversations();
   renderChatHeader();
 }
@@ -224,8 +233,23 @@ function renderConversations() {
     button.addEventListener('click', () => openConversation(conversation.user_id));
     return el('li', { 'data-user-id': conversation.user_id }, button);
   });
-  list.replaceChildren(...items);
-  $('no-contacts').hidden = state.conversations.length > 0;
+  const groups = state.groups.map((group) => {
+    const button = el(
+      'button',
+      { type: 'button', class: 'conversation group', 'aria-current': group.group_id === state.current ? 'true' : null },
+      el('span', { class: 'avatar group-avatar', 'aria-hidden': 'true', text: initial(group.name) }),
+      el(
+        'span',
+        { class: 'conversation-main' },
+        el('span', { class: 'conversation-top' }, el('span', { class: 'name', text: group.name })),
+        el('span', { class: 'conversation-bottom' }, el('span', { class: 'preview muted', text: `group · ${group.members.length} members` })),
+      ),
+    );
+    button.addEventListener('click', () => openConversation(group.group_id));
+    return el('li', { 'data-group-id': group.group_id }, button);
+  });
+  list.replaceChildren(...groups, ...items);
+  $('no-contacts').hidden = state.conversations.length > 0 || state.groups.length > 0;
 }
 
 function conversation(userId) {
@@ -263,7 +287,9 @@ async function openConversation(userId) {
 
 /** Fetches a conversation's history and merges it with what events already brought. */
 async function loadMessages(userId) {
-  const fetched = await api('GET', `/v1/messages?with=${path(userId)}&limit=${MESSAGE_LIMIT}`);
+  const fetched = groupOf(userId)
+    ? await api('GET', `/v1/groups/${path(userId)}/messages?limit=${MESSAGE_LIMIT}`)
+    : await api('GET', `/v1/messages?with=${path(userId)}&limit=${MESSAGE_LIMIT}`);
   const known = state.messages.get(userId) ?? [];
   const key = (message) => `${message.direction}:${message.message_id}`;
   const byKey = new Map(known.map((message) => [key(message), message]));
@@ -287,6 +313,14 @@ function closeConversation() {
 
 function renderChatHeader() {
   if (!state.current) return;
+  const group = groupOf(state.current);
+  $('show-safety').hidden = Boolean(group);
+  if (group) {
+    $('peer-name').textContent = group.name;
+    $('peer-id').textContent = `${group.members.length} members`;
+    $('peer-verified').hidden = true;
+    return;
+  }
   const current = conversation(state.current);
   $('peer-name').textContent = current ? current.peer : state.current;
   $('peer-id').textContent = current && current.peer !== current.name ? current.name : '';
@@ -314,6 +348,9 @@ function messageItem(message) {
     text.textContent = message.text;
   }
   const parts = [];
+  if (message.group && message.direction === 'in') {
+    parts.push(el('p', { class: 'author', text: message.peer || message.from.slice(0, 12) }));
+  }
   if (message.reply_to && !message.deleted) {
     const quoted = (state.messages.get(peerOf(message)) ?? []).find((m) => m.message_id === message.reply_to);
     parts.push(el('p', { class: 'quote', text: quoted ? (quoted.deleted ? 'deleted message' : quoted.text) : 'earlier message' }));
@@ -461,6 +498,7 @@ async function markReadIfVisible() {
     markAgain = true; // a message arrived while a mark was on its way
     return;
   }
+  if (groupOf(userId)) return; // no read receipts in groups
   const current = conversation(userId);
   const messages = state.messages.get(userId) ?? [];
   const unreadHere = messages.some((m) => m.direction === 'in' && m.status !== 'read');
@@ -492,7 +530,9 @@ async function send(event) {
   const button = $('send');
   button.disabled = true;
   try {
-    const message = await api('POST', '/v1/messages', { to: state.current, text });
+    const message = groupOf(state.current)
+      ? await api('POST', `/v1/groups/${path(state.current)}/messages`, { text })
+      : await api('POST', '/v1/messages', { to: state.current, text });
     input.value = '';
     showError($('send-error'), null);
     addMessage(message);
@@ -545,6 +585,8 @@ function connectEvents() {
     } else if (data.type === 'updated') {
       replaceMessage(data.message);
       refreshConversationsSoon();
+    } else if (data.type === 'group') {
+      refreshConversationsSoon();
     } else if (data.type === 'erased') {
       eraseMessages(data.message_ids ?? []);
       refreshConversationsSoon();
@@ -595,6 +637,42 @@ function openAdd() {
   $('add-camera').hidden = !navigator.mediaDevices?.getUserMedia;
   $('add-dialog').showModal();
   $('add-card').focus();
+}
+
+// ---- a new group ------------------------------------------------------------------------------
+
+function openNewGroup() {
+  $('group-form').reset();
+  showError($('group-error'), null);
+  const choices = state.conversations.map((contact) =>
+    el(
+      'li',
+      {},
+      el(
+        'label',
+        { class: 'choice' },
+        el('input', { type: 'checkbox', name: 'member', value: contact.user_id }),
+        ' ',
+        contact.peer,
+      ),
+    ),
+  );
+  $('group-members').replaceChildren(...choices);
+  $('group-dialog').showModal();
+  $('group-name').focus();
+}
+
+async function createGroup(event) {
+  event.preventDefault();
+  const members = [...document.querySelectorAll('#group-members input:checked')].map((input) => input.value);
+  try {
+    const group = await api('POST', '/v1/groups', { name: $('group-name').value, members });
+    $('group-dialog').close();
+    await loadConversations();
+    await openConversation(group.group_id);
+  } catch (error) {
+    showError($('group-error'), error);
+  }
 }
 
 // ---- adding a contact from a QR code -----------------------------------------------------------
@@ -838,6 +916,9 @@ async function logout() {
 function wire() {
   $('theme-toggle').addEventListener('click', toggleTheme);
   $('show-add').addEventListener('click', openAdd);
+  $('show-new-group').addEventListener('click', openNewGroup);
+  $('group-form').addEventListener('submit', createGroup);
+  $('group-cancel').addEventListener('click', () => $('group-dialog').close());
   $('add-form').addEventListener('submit', addContact);
   $('add-cancel').addEventListener('click', () => $('add-dialog').close());
   $('add-dialog').addEventListener('close', stopCamera);
