@@ -74,6 +74,13 @@ pub(crate) enum Command {
         draft: Draft,
         reply: oneshot::Sender<Result<MessageView, NodeError>>,
     },
+    /// A reaction, an edit or a delete of message `target` of group `group`.
+    GroupChangeMessage {
+        group: [u8; 32],
+        target: String,
+        change: Change,
+        reply: oneshot::Sender<Result<MessageView, NodeError>>,
+    },
     GroupList {
         reply: oneshot::Sender<Vec<omega_groups::GroupView>>,
     },
@@ -331,6 +338,14 @@ impl Engine {
                     Err(error) => Err(error),
                 };
                 let _ = reply.send(result);
+            }
+            Command::GroupChangeMessage {
+                group,
+                target,
+                change,
+                reply,
+            } => {
+                let _ = reply.send(self.group_change_message(group, target, change).await);
             }
             Command::GroupList { reply } => {
                 let _ = reply.send(self.group_views());

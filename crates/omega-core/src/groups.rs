@@ -14,13 +14,13 @@ use omega_groups::{
 };
 use omega_proto::{Message, v1};
 use omega_store::{
-    ContactRow, Direction, GroupInboundRow, GroupOutboundRow, NewMessage, NewOutbox, Status,
-    uuid_text,
+    ContactRow, Direction, GroupInboundRow, GroupLocal, GroupOutboundRow, MessageChange,
+    MessageKind, NewMessage, NewOutbox, Status, uuid_text,
 };
 use tracing::{debug, warn};
 
 use crate::engine::Engine;
-use crate::kinds::{self, Draft};
+use crate::kinds::{self, Change, Draft};
 use crate::model::{MessageView, NodeEvent, Stats};
 use crate::{NodeError, now_ms};
 
@@ -566,8 +566,10 @@ impl Engine {
         };
         let item = match kinds::arrived(&content, &sender) {
             Ok(kinds::Arrived::Item { item, .. }) => item,
-            Ok(kinds::Arrived::Change(_)) => {
-                return debug!("reactions, edits and deletes are not carried in groups yet");
+            Ok(kinds::Arrived::Change(change)) => {
+                return self
+                    .on_group_change(group_id, &sender, &payload.message_id, &change)
+                    .await;
             }
             Err(reason) => {
                 Stats::bump(&stats.refused_malformed);
@@ -583,7 +585,11 @@ impl Engine {
             peer_user: group_id.to_vec(),
             direction: if mine { Direction::Out } else { Direction::In },
             body: item.body,
-            status: if mine { Status::Sent } else { Status::Delivered },
+            status: if mine {
+                Status::Sent
+            } else {
+                Status::Delivered
+            },
             timestamp_ms: payload.timestamp_ms.min(i64::MAX as u64) as i64,
             meta,
         };
@@ -608,14 +614,127 @@ impl Engine {
         }
     }
 
-    /// Sends a conversation item to a group: rotates the Megolm session when the policy says
-    /// so (sharing the new key over Olm), encrypts, stores, publishes on the topic, and carries
-    /// it over Olm to the member devices that are not on the topic.
+    /// A reaction, edit or delete arrived in a group.
+    async fn on_group_change(
+        &mut self,
+        group_id: [u8; 32],
+        sender: &UserKey,
+        envelope_id: &[u8],
+        change: &MessageChange,
+    ) {
+        match self
+            .store
+            .commit_group_change(
+                sender.as_bytes(),
+                envelope_id,
+                &group_id,
+                change,
+                now_ms() as i64,
+            )
+            .await
+        {
+            Ok(Some(Some(target))) => {
+                Stats::bump(&self.stats.received);
+                if let Ok(message) = self.group_message_view(&group_id, &target).await {
+                    let _ = self.events.send(NodeEvent::Updated { message });
+                }
+            }
+            Ok(Some(None)) => debug!("a group change that changes nothing"),
+            Ok(None) => Stats::bump(&self.stats.duplicates),
+            Err(error) => warn!(%error, "could not store a group change"),
+        }
+    }
+
+    /// Sends a conversation item to a group.
     pub(crate) async fn group_send(
         &mut self,
         id: [u8; 32],
         draft: Draft,
     ) -> Result<MessageView, NodeError> {
+        let (content, item) = kinds::draft(&draft, None, 0)?;
+        let message_id = uuid::Uuid::now_v7();
+        let mut meta = item.meta;
+        meta.author = Some(self.me.as_bytes().to_vec());
+        let mine = NewMessage {
+            message_id: message_id.to_string(),
+            peer_user: id.to_vec(),
+            direction: Direction::Out,
+            body: item.body,
+            status: Status::Sent,
+            timestamp_ms: now_ms() as i64,
+            meta,
+        };
+        self.group_publish(id, content, message_id, GroupLocal::Item(&mine))
+            .await?;
+        let view = self
+            .group_message_view(&id, &message_id.to_string())
+            .await?;
+        let _ = self.events.send(NodeEvent::Message {
+            message: view.clone(),
+        });
+        Ok(view)
+    }
+
+    /// My reaction, edit or delete of a message of a group, applied here and sent to the group.
+    pub(crate) async fn group_change_message(
+        &mut self,
+        id: [u8; 32],
+        target: String,
+        change: Change,
+    ) -> Result<MessageView, NodeError> {
+        let row = self
+            .store
+            .message_in(&id, &target)
+            .await?
+            .ok_or_else(|| NodeError::UnknownMessage { id: target.clone() })?;
+        let allowed = match &change {
+            Change::React { .. } => !row.deleted,
+            Change::Edit { .. } => {
+                row.direction == Direction::Out
+                    && !row.deleted
+                    && row.meta.kind == MessageKind::Text
+            }
+            Change::Delete => row.direction == Direction::Out,
+        };
+        if !allowed {
+            return Err(NodeError::InvalidInput(match change {
+                Change::React { .. } => "that message cannot take reactions (deleted)".into(),
+                Change::Edit { .. } => {
+                    "only your own text messages can be edited (and not once deleted)".into()
+                }
+                Change::Delete => "only your own messages can be deleted for everyone".into(),
+            }));
+        }
+        let (content, local) = kinds::change(&change, &target, &self.me)?;
+        let me = self.me.as_bytes().to_vec();
+        self.group_publish(
+            id,
+            content,
+            uuid::Uuid::now_v7(),
+            GroupLocal::Change {
+                group_id: &id,
+                author: &me,
+                change: &local,
+            },
+        )
+        .await?;
+        let view = self.group_message_view(&id, &target).await?;
+        let _ = self.events.send(NodeEvent::Updated {
+            message: view.clone(),
+        });
+        Ok(view)
+    }
+
+    /// Rotates the Megolm session when the policy says so (sharing the new key over Olm),
+    /// encrypts `content`, stores it with `local` in one transaction, publishes on the topic,
+    /// and carries it over Olm to the member devices that are not on the topic.
+    async fn group_publish(
+        &mut self,
+        id: [u8; 32],
+        content: v1::Content,
+        message_id: uuid::Uuid,
+        local: GroupLocal<'_>,
+    ) -> Result<(), NodeError> {
         let now = now_ms();
         let log = self.log(&id)?;
         let state = log.state().clone();
@@ -681,8 +800,6 @@ impl Engine {
                 (info, session, shared)
             }
         };
-        let (content, item) = kinds::draft(&draft, None, 0)?;
-        let message_id = uuid::Uuid::now_v7();
         let payload = v1::GroupPayload {
             message_id: message_id.as_bytes().to_vec(),
             timestamp_ms: now,
@@ -724,17 +841,6 @@ impl Engine {
                 }
             }
         }
-        let mut meta = item.meta;
-        meta.author = Some(self.me.as_bytes().to_vec());
-        let mine = NewMessage {
-            message_id: message_id.to_string(),
-            peer_user: id.to_vec(),
-            direction: Direction::Out,
-            body: item.body,
-            status: Status::Sent,
-            timestamp_ms: now as i64,
-            meta,
-        };
         let outbound = GroupOutboundRow {
             group_id: id.to_vec(),
             session_id: session.session_id(),
@@ -745,9 +851,9 @@ impl Engine {
             )
             .map_err(|e| NodeError::Internal(e.to_string()))?,
         };
-        let queued = self
+        let (queued, _) = self
             .store
-            .queue_group_send(Some(&mine), &outbound, &rows, now as i64)
+            .queue_group_send(local, &outbound, &rows, now as i64)
             .await?;
         self.schedule(&queued);
         Stats::bump(&self.stats.sent);
@@ -756,13 +862,7 @@ impl Engine {
         {
             debug!(%error, "could not publish on the group topic");
         }
-        let view = self
-            .group_message_view(&id, &message_id.to_string())
-            .await?;
-        let _ = self.events.send(NodeEvent::Message {
-            message: view.clone(),
-        });
-        Ok(view)
+        Ok(())
     }
 
     /// Like [`Self::member_devices`], as curve25519 keys, my own devices included.

@@ -433,6 +433,20 @@ impl NodeHandle {
                 .ok_or_else(|| NodeError::UnknownMessage {
                     id: message_id.to_owned(),
                 })?;
+        // Group messages carry their author; 1:1 messages never do.
+        if row.meta.author.is_some()
+            && let Ok(group) = <[u8; 32]>::try_from(row.peer_user.as_slice())
+        {
+            let (reply, answer) = oneshot::channel();
+            self.command(Command::GroupChangeMessage {
+                group,
+                target: row.message_id,
+                change,
+                reply,
+            })
+            .await?;
+            return answer.await.map_err(|_| NodeError::ShuttingDown)?;
+        }
         let peer = UserKey::from_bytes(&row.peer_user)
             .map_err(|error| NodeError::Internal(error.to_string()))?;
         let (reply, answer) = oneshot::channel();

@@ -4,7 +4,8 @@
 use sqlx::Row;
 
 use crate::{
-    NewMessage, NewOutbox, QueuedOutbox, Store, StoreError, insert_message, insert_outboxes,
+    MessageChange, NewMessage, NewOutbox, QueuedOutbox, Store, StoreError, Tx, apply_change,
+    insert_message, insert_outboxes,
 };
 
 /// A group as stored: its genesis and every operation of its log.
@@ -38,6 +39,68 @@ pub struct GroupInboundRow {
     pub sender_device: Vec<u8>,
     /// Encrypted with the store key.
     pub pickle: String,
+}
+
+/// What sending to a group does here, in the same transaction.
+#[derive(Clone, Copy, Debug)]
+pub enum GroupLocal<'a> {
+    /// My new message.
+    Item(&'a NewMessage),
+    /// My reaction, edit or delete of a message of the group.
+    Change {
+        group_id: &'a [u8],
+        author: &'a [u8],
+        change: &'a MessageChange,
+    },
+}
+
+/// Applies a change by `author` (a user key) in a group's conversation: anyone reacts to a
+/// message not deleted; only a message's author edits (text) or deletes it. Timers are not
+/// group-wide yet and change nothing. Returns the id of the message changed.
+async fn apply_group_change(
+    tx: &mut Tx<'_>,
+    group_id: &[u8],
+    author: &[u8],
+    change: &MessageChange,
+    now_ms: i64,
+) -> Result<Option<String>, StoreError> {
+    let affected = match change {
+        MessageChange::React { .. } => return apply_change(tx, group_id, change, now_ms).await,
+        MessageChange::Timer { .. } => return Ok(None),
+        MessageChange::Edit {
+            target, body, extra, ..
+        } => sqlx::query(
+            "UPDATE messages SET body = ?, extra = ?, edited_ms = ?, updated_ms = ? \
+             WHERE peer_user = ? AND message_id = ? AND author = ? AND deleted = 0 AND kind = 'text'",
+        )
+        .bind(body)
+        .bind(extra)
+        .bind(now_ms)
+        .bind(now_ms)
+        .bind(group_id.to_vec())
+        .bind(target)
+        .bind(author.to_vec())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected(),
+        MessageChange::Delete { target, .. } => sqlx::query(
+            "UPDATE messages SET body = '', extra = NULL, reactions = NULL, deleted = 1, updated_ms = ? \
+             WHERE peer_user = ? AND message_id = ? AND author = ? AND kind != 'timer'",
+        )
+        .bind(now_ms)
+        .bind(group_id.to_vec())
+        .bind(target)
+        .bind(author.to_vec())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected(),
+    };
+    Ok(match change {
+        MessageChange::Edit { target, .. } | MessageChange::Delete { target, .. } => {
+            (affected > 0).then(|| target.clone())
+        }
+        _ => None,
+    })
 }
 
 /// Group messages kept waiting for their session key, at most this many.
@@ -234,15 +297,23 @@ impl Store {
     /// before anything leaves, so a crash never reuses a ratchet index.
     pub async fn queue_group_send(
         &self,
-        message: Option<&NewMessage>,
+        local: GroupLocal<'_>,
         outbound: &GroupOutboundRow,
         outbox: &[NewOutbox],
         now_ms: i64,
-    ) -> Result<Vec<QueuedOutbox>, StoreError> {
+    ) -> Result<(Vec<QueuedOutbox>, Option<String>), StoreError> {
         let mut tx = self.pool.begin().await?;
-        if let Some(message) = message {
-            insert_message(&mut tx, message, now_ms).await?;
-        }
+        let changed = match local {
+            GroupLocal::Item(message) => {
+                insert_message(&mut tx, message, now_ms).await?;
+                None
+            }
+            GroupLocal::Change {
+                group_id,
+                author,
+                change,
+            } => apply_group_change(&mut tx, group_id, author, change, now_ms).await?,
+        };
         sqlx::query(
             "INSERT INTO group_outbound (group_id, session_id, pickle, info, shared_with) VALUES (?, ?, ?, ?, ?) \
              ON CONFLICT (group_id) DO UPDATE SET session_id = excluded.session_id, pickle = excluded.pickle, \
@@ -257,7 +328,36 @@ impl Store {
         .await?;
         let queued = insert_outboxes(&mut tx, outbox, now_ms).await?;
         tx.commit().await?;
-        Ok(queued)
+        Ok((queued, changed))
+    }
+
+    /// Records an arrived reaction, edit or delete in a group once per (sender, id): `None` for a
+    /// duplicate, else the id of the message changed (if the change applied).
+    pub async fn commit_group_change(
+        &self,
+        sender_user: &[u8],
+        envelope_id: &[u8],
+        group_id: &[u8],
+        change: &MessageChange,
+        now_ms: i64,
+    ) -> Result<Option<Option<String>>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO seen_envelopes (sender_user, message_id, seen_ms) VALUES (?, ?, ?) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(sender_user.to_vec())
+        .bind(envelope_id.to_vec())
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let changed = apply_group_change(&mut tx, group_id, sender_user, change, now_ms).await?;
+        tx.commit().await?;
+        Ok(Some(changed))
     }
 
     /// Queues outbox rows alone (group state to members), in one transaction.

@@ -22,7 +22,7 @@ use std::path::Path;
 use sqlx::Row;
 use sqlx::sqlite::{SqlitePool, SqliteSynchronous};
 
-pub use groups::{GroupInboundRow, GroupOutboundRow, GroupRow, MAX_WAITING};
+pub use groups::{GroupInboundRow, GroupLocal, GroupOutboundRow, GroupRow, MAX_WAITING};
 pub use rows::{
     ContactRow, ConversationRow, Direction, IdentityRow, InboundCommit, InboundOutcome,
     MessageChange, MessageKind, MessageMeta, MessageRow, NewMessage, NewOutbox, OutboxRow,

@@ -323,3 +323,61 @@ fn start_node_alone(dir: &Path) -> Process {
     ]);
     Process::spawn(command)
 }
+
+/// Runs a plain `omega ARGS --json` command on `dir`'s node.
+fn cli(dir: &Path, args: &[&str]) -> Result<Value, String> {
+    let output = omega(dir).arg("--json").args(args).output().expect("run omega");
+    if output.status.success() {
+        Ok(serde_json::from_slice(&output.stdout).expect("json"))
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+fn group_message(dir: &Path, id: &str) -> Option<Value> {
+    group(dir, &["messages", "club"])
+        .expect("messages")
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|message| message["message_id"] == id)
+        .cloned()
+}
+
+#[test]
+fn reactions_edits_and_deletes_travel_in_a_group_and_only_authors_edit() {
+    let root = tempfile::tempdir().unwrap();
+    let alice = init(root.path(), "alice");
+    let bob = init(root.path(), "bob");
+    let alice_node = start_node_alone(&alice);
+    let bob_node = start_node_alone(&bob);
+    add_contact(&alice, bob_node.started["card"].as_str().unwrap(), "bob");
+    add_contact(&bob, alice_node.started["card"].as_str().unwrap(), "alice");
+    group(&alice, &["create", "club", "--members", "bob"]).expect("create");
+    wait_for("bob learns the group", || group(&bob, &["show", "club"]).is_ok());
+
+    let sent = group(&alice, &["send", "club", "primeira versão"]).expect("send");
+    let id = sent["message_id"].as_str().unwrap().to_owned();
+    wait_for("bob has the message", || group_message(&bob, &id).is_some());
+
+    // Bob reacts: Alice sees it. Bob may not edit or delete Alice's message.
+    cli(&bob, &["react", &id, "🎉"]).expect("react");
+    wait_for("alice sees the reaction", || {
+        group_message(&alice, &id).is_some_and(|m| m["reactions"][0]["emoji"] == "🎉")
+    });
+    let refused = cli(&bob, &["edit", &id, "not yours"]).expect_err("refused");
+    assert!(refused.contains("only your own"), "{refused}");
+    let refused = cli(&bob, &["delete", &id]).expect_err("refused");
+    assert!(refused.contains("only your own"), "{refused}");
+
+    // Alice edits, then deletes for everyone.
+    cli(&alice, &["edit", &id, "versão corrigida"]).expect("edit");
+    wait_for("bob sees the edit", || {
+        group_message(&bob, &id)
+            .is_some_and(|m| m["text"] == "versão corrigida" && m["edited_at"].is_i64())
+    });
+    cli(&alice, &["delete", &id]).expect("delete");
+    wait_for("bob sees the delete", || {
+        group_message(&bob, &id).is_some_and(|m| m["deleted"] == true && m["text"] == "")
+    });
+}
