@@ -9,7 +9,6 @@
 //! is measured by `omega bench msg`); the Megolm key is handed over in memory, as the Olm
 //! share is not on this path.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -18,7 +17,7 @@ use omega_net::{NetEvent, NetHandle};
 use omega_proto::{Message, v1};
 use rand::seq::SliceRandom;
 use serde_json::json;
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::mpsc;
 
 use crate::bench::percentile;
 
@@ -126,7 +125,9 @@ async fn measure(n: usize, messages: usize, json: bool) -> Result<()> {
         session_id: sender.session_id(),
         ciphertext: Vec::new(),
     };
-    let group_results = Arc::new(Mutex::new(Vec::new()));
+    // The two paths take turns, message by message, so that both see the same machine.
+    let mut group_results = Vec::new();
+    let mut raw_results = Vec::new();
     let mut wire_len = 0;
     for index in 0..messages {
         let payload = v1::GroupPayload {
@@ -140,18 +141,15 @@ async fn measure(n: usize, messages: usize, json: bool) -> Result<()> {
                 ..v1::Content::default()
             }),
         };
+        // The group path: Megolm encrypt, wire format, publish; each member decrypts.
         let sent_at = Instant::now();
         let mut message = sample.clone();
         message.ciphertext = sender.encrypt(&payload.encode_to_vec());
         let wire = message.encode_to_vec();
         wire_len = wire.len();
         publisher.publish(GROUP_TOPIC, wire).await?;
-        let latencies = collect(&mut group_rx, index, receivers, sent_at).await;
-        group_results.lock().await.push(latencies);
-    }
-    // The raw path: bytes of the same size, published and received as they are.
-    let mut raw_results = Vec::new();
-    for index in 0..messages {
+        group_results.push(collect(&mut group_rx, index, receivers, sent_at).await);
+        // The raw path: bytes of the same size, published and received as they are.
         let mut bytes = vec![0u8; wire_len.max(8)];
         bytes[..4].copy_from_slice(&(index as u32).to_be_bytes());
         bytes[4..8].copy_from_slice(&rand::random::<u32>().to_be_bytes());
@@ -159,7 +157,6 @@ async fn measure(n: usize, messages: usize, json: bool) -> Result<()> {
         publisher.publish(RAW_TOPIC, bytes).await?;
         raw_results.push(collect(&mut raw_rx, index, receivers, sent_at).await);
     }
-    let group_results = group_results.lock().await.clone();
     let group = Summary::of(&group_results, receivers);
     let raw = Summary::of(&raw_results, receivers);
     for member in members {
