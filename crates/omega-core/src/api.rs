@@ -34,6 +34,7 @@ use crate::kinds::{Change, Draft};
 use crate::web::{self, SessionRef, WebSessions};
 use crate::{NodeError, NodeHandle};
 
+mod files;
 mod qr;
 
 /// Largest request body the API accepts (pictures sent to `POST /v1/contacts/scan`:
@@ -115,6 +116,10 @@ pub fn router(
             "/v1/conversations/{name}/timer",
             axum::routing::put(set_timer),
         )
+        .route("/v1/files", post(files::send_file))
+        .route("/v1/files/{id}/fetch", post(files::fetch_file))
+        .route("/v1/transfers", get(files::transfers))
+        .route("/v1/transfers/{id}", get(files::transfer))
         .route("/v1/search", get(search))
         .route("/v1/conversations", get(conversations))
         .route("/v1/conversations/{name}/read", post(mark_read))

@@ -17,6 +17,7 @@ pub mod api;
 pub mod datadir;
 pub mod delivery;
 mod engine;
+pub mod files;
 mod inbound;
 pub mod kinds;
 mod mailbox_client;
@@ -30,6 +31,7 @@ pub mod web;
 use std::path::PathBuf;
 
 pub use datadir::{ApiInfo, DataDir, PublicInfo};
+pub use files::TransferView;
 pub use model::{ContactView, ConversationView, MessageView, NodeEvent, StatsSnapshot};
 pub use node::{Node, NodeConfig, NodeHandle};
 

@@ -4,6 +4,7 @@
 mod audit_verify;
 mod backup;
 mod bench;
+mod bench_files;
 mod bench_hub;
 mod bench_ingest;
 mod bench_leads;
@@ -14,6 +15,7 @@ mod cli;
 mod client;
 mod commands;
 mod demo;
+mod files;
 mod hub;
 mod open;
 mod server;
