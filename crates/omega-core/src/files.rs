@@ -12,8 +12,8 @@
 //!   the message lists them (the blob servers, then the sender's device), a few at a time, and
 //!   handed to [`omega_files::Fetcher`], which verifies each against its id before writing it
 //!   into `DATA_DIR/downloads/<message id>.part`. A chunk that does not hash to its id is asked
-//!   again from the next source. After every stored chunk the part file is synced and the resume
-//!   record (`<message id>.progress`) replaced atomically, so a killed node goes on where it
+//!   again from the next source. After every batch of stored chunks the part file is synced and
+//!   the resume record (`<message id>.progress`) replaced atomically, so a killed node goes on where it
 //!   stopped when the fetch is asked again. At the end the whole file's SHA-256 is checked and
 //!   the part file renamed to its destination.
 //!
@@ -734,6 +734,7 @@ fn fetch_blocking(node: &NodeHandle, runtime: &Handle, job: FetchJob) -> Result<
         });
         let answers = runtime.block_on(futures::future::join_all(asks));
         let mut unavailable = false;
+        let mut dirty = false;
         for (chunk, answer) in wanted.iter().zip(answers) {
             let tries = attempts.entry(chunk.index).or_insert(0);
             *tries += 1;
@@ -760,13 +761,7 @@ fn fetch_blocking(node: &NodeHandle, runtime: &Handle, job: FetchJob) -> Result<
                 .deliver(&chunk.id, bytes)
                 .map_err(|error| final_error(error, &part, &record))?
             {
-                Delivery::Stored { .. } | Delivery::PartDamaged { .. } => {
-                    fetcher
-                        .part()
-                        .sync_data()
-                        .map_err(|error| format!("part file: {error}"))?;
-                    persist(&fetcher, &record)?;
-                }
+                Delivery::Stored { .. } | Delivery::PartDamaged { .. } => dirty = true,
                 Delivery::Complete => {
                     fetcher
                         .part()
@@ -790,6 +785,14 @@ fn fetch_blocking(node: &NodeHandle, runtime: &Handle, job: FetchJob) -> Result<
         }
         if fetcher.is_complete() {
             break;
+        }
+        if dirty {
+            // The batch's chunks reach the disk before the record that lists them.
+            fetcher
+                .part()
+                .sync_data()
+                .map_err(|error| format!("part file: {error}"))?;
+            persist(&fetcher, &record)?;
         }
         if unavailable {
             // Every source failed for some chunk: give them a moment before asking again.
