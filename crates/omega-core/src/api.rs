@@ -35,6 +35,7 @@ use crate::web::{self, SessionRef, WebSessions};
 use crate::{NodeError, NodeHandle};
 
 mod groups;
+mod files;
 mod qr;
 
 /// Largest request body the API accepts (pictures sent to `POST /v1/contacts/scan`:
@@ -116,6 +117,10 @@ pub fn router(
             "/v1/conversations/{name}/timer",
             axum::routing::put(set_timer),
         )
+        .route("/v1/files", post(files::send_file))
+        .route("/v1/files/{id}/fetch", post(files::fetch_file))
+        .route("/v1/transfers", get(files::transfers))
+        .route("/v1/transfers/{id}", get(files::transfer))
         .route("/v1/search", get(search))
         .route("/v1/groups", get(groups::list).post(groups::create))
         .route("/v1/groups/{group}", get(groups::show))

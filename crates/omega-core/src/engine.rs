@@ -652,6 +652,9 @@ impl Engine {
                         responder.respond(response.encode_to_vec());
                     }
                 }
+                Protocol::Blob => {
+                    crate::files::serve(self.public.data_dir.root().to_path_buf(), body, responder)
+                }
                 #[allow(unreachable_patterns)]
                 _ => debug!(%peer, "request on an unknown protocol"),
             },

@@ -160,6 +160,7 @@ impl Engine {
             warn!(%error, "could not record the sender");
         }
 
+        let mut pending_file = None;
         let mut commit = InboundCommit {
             sender_user: sender.as_bytes().to_vec(),
             message_id: id.clone(),
@@ -205,6 +206,16 @@ impl Engine {
                             "message id is not a uuid",
                         );
                     };
+                    if let Some(file) = item.file {
+                        pending_file = Some(omega_store::FileRow {
+                            message_id: message_id.clone(),
+                            manifest: file.manifest,
+                            sources: file.sources,
+                            state: "available".to_owned(),
+                            path: None,
+                            error: None,
+                        });
+                    }
                     let mut meta = item.meta;
                     if expires_in_ms > 0 {
                         let lifetime = i64::try_from(expires_in_ms).unwrap_or(i64::MAX);
@@ -250,6 +261,16 @@ impl Engine {
             Some(_) => {}
         }
 
+        // A file's manifest first: a row whose message then fails to commit is never read.
+        if let Some(file) = &pending_file
+            && let Err(error) = self.store.put_file(file, now_ms() as i64).await
+        {
+            warn!(%error, "could not store a file's manifest");
+            if account_changed {
+                self.reload_account().await;
+            }
+            return None;
+        }
         let outcome = match self.store.commit_inbound(&commit, now_ms() as i64).await {
             Ok(outcome) => outcome,
             Err(error) => {

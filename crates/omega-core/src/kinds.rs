@@ -41,7 +41,30 @@ pub enum Draft {
     },
     /// Sets the conversation's disappearing-message timer (0: off).
     Timer { expires_in_ms: u64 },
+    /// An end-to-end encrypted file whose chunks are already where `sources` say.
+    File(FileAttachment),
 }
+
+/// A file message's payload: the manifest (which holds the file key: zeroized on drop, never
+/// printed) and where its chunks can be fetched (full multiaddrs answering `/omega/blob/1`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct FileAttachment {
+    pub manifest: zeroize::Zeroizing<Vec<u8>>,
+    pub sources: Vec<String>,
+}
+
+impl std::fmt::Debug for FileAttachment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileAttachment")
+            .field("manifest", &format_args!("<{} bytes>", self.manifest.len()))
+            .field("sources", &self.sources)
+            .finish()
+    }
+}
+
+/// Most sources a file message may list.
+pub const MAX_FILE_SOURCES: usize = 8;
+const MAX_SOURCE_BYTES: usize = 512;
 
 /// Something done to an earlier message of a conversation (by its id).
 #[derive(Clone, Debug)]
@@ -64,6 +87,8 @@ pub struct Item {
     pub meta: MessageMeta,
     /// A timer line also sets the conversation's timer.
     pub timer_ms: Option<i64>,
+    /// A received file: what fetching it needs (stored apart from the message).
+    pub file: Option<FileAttachment>,
 }
 
 /// What an arrived [`v1::Content`] asks for.
@@ -245,6 +270,19 @@ pub fn draft(
                 }),
             )
         }
+        Draft::File(attachment) => {
+            let (body, extra) = file_item(attachment).map_err(invalid)?;
+            (
+                body,
+                MessageKind::File,
+                Some(extra),
+                None,
+                v1::content::Body::File(v1::File {
+                    manifest: attachment.manifest.to_vec(),
+                    sources: attachment.sources.clone(),
+                }),
+            )
+        }
         Draft::Timer { expires_in_ms } => {
             check_timer(*expires_in_ms)?;
             let ms = i64::try_from(*expires_in_ms).unwrap_or(i64::MAX);
@@ -278,6 +316,7 @@ pub fn draft(
                 author: None,
             },
             timer_ms,
+            file: None,
         },
     ))
 }
@@ -366,6 +405,7 @@ pub fn arrived(content: &v1::Content, sender: &UserKey) -> Result<Arrived, Strin
                     author: None,
                 },
                 timer_ms,
+                file: None,
             },
             expires_in_ms,
         })
@@ -445,8 +485,30 @@ pub fn arrived(content: &v1::Content, sender: &UserKey) -> Result<Arrived, Strin
                         author: None,
                     },
                     timer_ms: Some(ms),
+                    file: None,
                 },
                 expires_in_ms: 0,
+            })
+        }
+        Some(v1::content::Body::File(file)) => {
+            let attachment = FileAttachment {
+                manifest: zeroize::Zeroizing::new(file.manifest.clone()),
+                sources: file.sources.clone(),
+            };
+            let (body, extra) = file_item(&attachment)?;
+            let arrived = item(body, MessageKind::File, Some(extra), None)?;
+            Ok(match arrived {
+                Arrived::Item {
+                    mut item,
+                    expires_in_ms,
+                } => {
+                    item.file = Some(attachment);
+                    Arrived::Item {
+                        item,
+                        expires_in_ms,
+                    }
+                }
+                other => other,
             })
         }
         Some(v1::content::Body::Reaction(reaction)) => {
@@ -483,6 +545,62 @@ pub fn arrived(content: &v1::Content, sender: &UserKey) -> Result<Arrived, Strin
         ) => Err("group traffic is not a conversation item".into()),
         None => Err("empty content".into()),
     }
+}
+
+/// Checks a file message (a manifest that decodes, sources that are full multiaddrs) and
+/// gives its text and `extra` JSON: `{"name","size","mime","sha256","chunk_count",
+/// "thumbnail": {"width","height"} | null}` (never the key).
+pub fn file_item(attachment: &FileAttachment) -> Result<(String, String), String> {
+    let manifest = omega_files::Manifest::from_bytes(&attachment.manifest)
+        .map_err(|error| format!("file manifest: {error}"))?;
+    if attachment.sources.len() > MAX_FILE_SOURCES {
+        return Err(format!("a file lists at most {MAX_FILE_SOURCES} sources"));
+    }
+    for source in &attachment.sources {
+        let addr: Option<libp2p::Multiaddr> = (source.len() <= MAX_SOURCE_BYTES)
+            .then(|| source.parse().ok())
+            .flatten();
+        let full = addr.is_some_and(|addr| {
+            matches!(
+                addr.iter().last(),
+                Some(libp2p::multiaddr::Protocol::P2p(_))
+            )
+        });
+        if !full {
+            return Err("a file source is not a multiaddr ending in /p2p/<peer id>".into());
+        }
+    }
+    let view = manifest.view();
+    let extra = json!({
+        "name": view.name,
+        "size": view.size,
+        "mime": view.mime,
+        "sha256": view.sha256,
+        "chunk_count": view.chunk_count,
+        "thumbnail": manifest.thumbnail().map(|thumbnail| json!({
+            "width": thumbnail.width(),
+            "height": thumbnail.height(),
+        })),
+    });
+    Ok((
+        format!("📎 {} ({})", manifest.name(), human_size(manifest.size())),
+        extra.to_string(),
+    ))
+}
+
+/// `1.5 MB`-style sizes (decimal units, as file managers show them).
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 fn check_location(latitude: f64, longitude: f64) -> Result<(), NodeError> {
@@ -750,5 +868,67 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    fn sample_manifest() -> zeroize::Zeroizing<Vec<u8>> {
+        let mut sealer = omega_files::Sealer::new(
+            &b"holiday notes"[..],
+            omega_files::DEFAULT_CHUNK_LEN,
+            &mut rand::rngs::OsRng,
+        )
+        .unwrap();
+        while sealer.next_chunk().unwrap().is_some() {}
+        sealer.finish("notes.txt").unwrap().to_bytes()
+    }
+
+    #[test]
+    fn a_file_round_trips_to_a_stored_item_that_shows_no_key() {
+        let manifest = sample_manifest();
+        let source = format!("/ip4/127.0.0.1/tcp/4040/p2p/{}", libp2p::PeerId::random());
+        let attachment = FileAttachment {
+            manifest: manifest.clone(),
+            sources: vec![source],
+        };
+        let (content, item) = draft(&Draft::File(attachment.clone()), None, 0).unwrap();
+        assert_eq!(item.meta.kind, MessageKind::File);
+        assert_eq!(item.body, "📎 notes.txt (13 B)");
+        let extra: serde_json::Value =
+            serde_json::from_str(item.meta.extra.as_deref().unwrap()).unwrap();
+        assert_eq!(extra["name"], "notes.txt");
+        assert_eq!(extra["size"], 13);
+        assert_eq!(extra["thumbnail"], serde_json::Value::Null);
+        assert!(extra.get("key").is_none() && extra.get("chunk_ids").is_none());
+        assert!(!format!("{attachment:?}").contains(&format!("{:?}", &manifest[26..58])));
+        let Arrived::Item { item, .. } = arrived(&content, &key(1)).unwrap() else {
+            panic!("not an item")
+        };
+        assert_eq!(item.file, Some(attachment));
+        assert_eq!(item.meta.kind, MessageKind::File);
+    }
+
+    #[test]
+    fn a_file_with_a_bad_manifest_or_source_is_refused() {
+        let file = |manifest: Vec<u8>, sources: Vec<String>| v1::Content {
+            body: Some(v1::content::Body::File(v1::File { manifest, sources })),
+            ..v1::Content::default()
+        };
+        let error = arrived(&file(b"garbage".to_vec(), vec![]), &key(1)).unwrap_err();
+        assert!(error.starts_with("file manifest:"), "{error}");
+        let manifest = sample_manifest().to_vec();
+        for bad in ["/ip4/127.0.0.1/tcp/1", "not an address"] {
+            let error =
+                arrived(&file(manifest.clone(), vec![bad.to_owned()]), &key(1)).unwrap_err();
+            assert!(error.contains("/p2p/"), "{error}");
+        }
+        let many = vec!["/ip4/127.0.0.1/tcp/1".to_owned(); MAX_FILE_SOURCES + 1];
+        assert!(arrived(&file(manifest, many), &key(1)).is_err());
+    }
+
+    #[test]
+    fn sizes_read_like_a_file_manager() {
+        assert_eq!(human_size(999), "999 B");
+        assert_eq!(human_size(1500), "1.5 kB");
+        assert_eq!(human_size(200_000_000), "200.0 MB");
+        assert_eq!(human_size(1 << 30), "1.1 GB");
     }
 }

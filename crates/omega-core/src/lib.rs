@@ -18,6 +18,7 @@ pub mod datadir;
 pub mod delivery;
 mod engine;
 mod groups;
+pub mod files;
 mod inbound;
 pub mod kinds;
 mod mailbox_client;
@@ -32,6 +33,7 @@ use std::path::PathBuf;
 
 pub use datadir::{ApiInfo, DataDir, PublicInfo};
 pub use groups::{GroupChange, GroupSessions, InboundSessionView};
+pub use files::TransferView;
 pub use model::{ContactView, ConversationView, MessageView, NodeEvent, StatsSnapshot};
 pub use node::{Node, NodeConfig, NodeHandle};
 

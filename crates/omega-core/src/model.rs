@@ -58,6 +58,10 @@ pub struct MessageView {
     /// In a group conversation: the group id (`to` is the group id too, and `from` the author).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// A file: `{"name","size","mime","sha256","chunk_count","thumbnail": {"width","height"} |
+    /// null, "state", "path", "error"}` (never its key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<serde_json::Value>,
 }
 
 /// One person's reaction to a message.
@@ -96,6 +100,7 @@ impl Default for MessageView {
             deleted: false,
             reactions: Vec::new(),
             expires_at: None,
+            file: None,
         }
     }
 }
@@ -138,6 +143,7 @@ impl MessageView {
             location: of_kind(MessageKind::Location),
             contact: of_kind(MessageKind::Contact),
             sticker: of_kind(MessageKind::Sticker),
+            file: of_kind(MessageKind::File),
             timer_ms: (row.meta.kind == MessageKind::Timer)
                 .then(|| extra["expires_in_ms"].as_i64().unwrap_or(0)),
             edited_at: row.edited_ms,

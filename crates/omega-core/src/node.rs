@@ -80,7 +80,8 @@ pub struct Node {
 pub struct NodeHandle {
     commands: mpsc::Sender<Command>,
     events: broadcast::Sender<NodeEvent>,
-    store: Store,
+    pub(crate) store: Store,
+    pub(crate) files: Arc<crate::files::Files>,
     me: UserKey,
     info: Arc<RwLock<PublicInfo>>,
     stats: Arc<Stats>,
@@ -102,6 +103,8 @@ impl Node {
         let opened = config.data_dir.open(&config.passphrase).await?;
         let mut net_config = omega_net::Config::new(opened.keypair.clone());
         net_config.listen = config.listen.clone();
+        // Devices also answer /omega/blob/1 gets from their chunk cache (files they sent).
+        net_config.protocols.push(omega_net::Protocol::Blob);
         net_config.request_timeout = config.request_timeout;
         net_config.mdns = config.mdns;
         if !config.bootstrap.is_empty() {
@@ -198,10 +201,26 @@ impl Node {
             };
             (tokio::spawn(client.run()), stop_tx)
         });
+        let files = Arc::new(crate::files::Files::new(
+            net.clone(),
+            config.data_dir.root().to_path_buf(),
+            config.mailbox.iter().cloned().collect(),
+        ));
+        // Sealed chunks of sent files are kept for receivers that fetch directly, then purged.
+        let cache_root = config.data_dir.root().to_path_buf();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                every.tick().await;
+                let root = cache_root.clone();
+                let _ = tokio::task::spawn_blocking(move || crate::files::purge_cache(&root)).await;
+            }
+        });
         let handle = NodeHandle {
             commands: commands_tx,
             events,
             store: opened.store,
+            files,
             me,
             info,
             stats,
@@ -548,10 +567,29 @@ impl NodeHandle {
             None => None,
         };
         let rows = self.store.messages(peer.as_deref(), limit).await?;
-        Ok(rows
+        let mut views: Vec<MessageView> = rows
             .iter()
             .map(|row| MessageView::new(row, &self.me, names.get(&row.peer_user).cloned()))
-            .collect())
+            .collect();
+        for view in &mut views {
+            self.add_file_state(view).await;
+        }
+        Ok(views)
+    }
+
+    /// Adds a file message's fetch state to its `file` object: `available`, `fetching`, `done`
+    /// (with `path`) or `failed` (with `error`) for a received file; `sent` for mine.
+    async fn add_file_state(&self, view: &mut MessageView) {
+        let Some(serde_json::Value::Object(file)) = view.file.as_mut() else {
+            return;
+        };
+        if view.direction == "out" {
+            file.insert("state".into(), "sent".into());
+        } else if let Some(serde_json::Value::Object(state)) =
+            self.file_state(&view.message_id).await
+        {
+            file.extend(state);
+        }
     }
 
     /// One message by id.
@@ -563,7 +601,9 @@ impl NodeHandle {
                 .ok_or_else(|| NodeError::UnknownMessage {
                     id: message_id.to_owned(),
                 })?;
-        Ok(MessageView::new(&row, &self.me, None))
+        let mut view = MessageView::new(&row, &self.me, None);
+        self.add_file_state(&mut view).await;
+        Ok(view)
     }
 
     /// Waits until an outgoing message reaches `wanted` (or a later status), or `timeout` passes.

@@ -31,6 +31,7 @@ pub(crate) struct Behaviour {
     pub(crate) msg: request_response::Behaviour<FrameCodec>,
     pub(crate) keys: request_response::Behaviour<FrameCodec>,
     pub(crate) mailbox: request_response::Behaviour<FrameCodec>,
+    pub(crate) blob: request_response::Behaviour<FrameCodec>,
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
     pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
@@ -64,7 +65,7 @@ impl Behaviour {
             request_response::Config::default().with_request_timeout(config.request_timeout);
         let request_response = |protocol: Protocol| {
             let codec = FrameCodec {
-                max_request_bytes: config.max_request_bytes,
+                max_request_bytes: config.request_limit(protocol),
                 max_response_bytes: config.response_limit(protocol),
             };
             // `Outbound`: we send on the protocol but do not offer it to peers, so their
@@ -97,6 +98,7 @@ impl Behaviour {
             msg: request_response(Protocol::Msg),
             keys: request_response(Protocol::Keys),
             mailbox: request_response(Protocol::Mailbox),
+            blob: request_response(Protocol::Blob),
             identify,
             ping: ping::Behaviour::default(),
             mdns: Toggle::from(mdns),
@@ -145,6 +147,7 @@ impl Behaviour {
             Protocol::Msg => &mut self.msg,
             Protocol::Keys => &mut self.keys,
             Protocol::Mailbox => &mut self.mailbox,
+            Protocol::Blob => &mut self.blob,
         }
     }
 

@@ -4,7 +4,7 @@ use std::{fmt, sync::Arc, time::Duration};
 
 use libp2p::{Multiaddr, identity::Keypair};
 
-use crate::protocol::{KEYS_PROTOCOL, MAILBOX_PROTOCOL, MSG_PROTOCOL};
+use crate::protocol::{BLOB_PROTOCOL, KEYS_PROTOCOL, MAILBOX_PROTOCOL, MSG_PROTOCOL};
 #[cfg(doc)]
 use crate::{NetEvent, RequestError, Responder};
 
@@ -101,6 +101,9 @@ impl Config {
     pub const DEFAULT_MAILBOX_MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
     /// What a device answers: direct messages and key requests.
     pub const DEVICE_PROTOCOLS: [Protocol; 2] = [Protocol::Msg, Protocol::Keys];
+    /// Request and response size limit of [`Protocol::Blob`]: the longest sealed file chunk
+    /// (4 MiB of plaintext + its 16-byte tag) plus 1 KiB for its id and the protobuf framing.
+    pub const BLOB_MAX_BYTES: usize = 4 * 1024 * 1024 + 16 + 1024;
     /// Default idle connection timeout.
     pub const DEFAULT_IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
     /// Default lifetime of a published DHT record.
@@ -144,6 +147,16 @@ impl Config {
         match protocol {
             Protocol::Msg | Protocol::Keys => self.max_response_bytes,
             Protocol::Mailbox => self.mailbox_max_response_bytes,
+            Protocol::Blob => Self::BLOB_MAX_BYTES,
+        }
+    }
+
+    /// Largest request body sent or accepted on `protocol`: [`Config::max_request_bytes`],
+    /// except [`Protocol::Blob`], whose puts carry a whole chunk ([`Config::BLOB_MAX_BYTES`]).
+    pub fn request_limit(&self, protocol: Protocol) -> usize {
+        match protocol {
+            Protocol::Blob => Self::BLOB_MAX_BYTES,
+            _ => self.max_request_bytes,
         }
     }
 
@@ -233,11 +246,19 @@ pub enum Protocol {
     Keys,
     /// `/omega/mailbox/1`: deposit, fetch and acknowledge envelopes on a mailbox server.
     Mailbox,
+    /// `/omega/blob/1`: put and get content-addressed sealed file chunks (a blob server, or a
+    /// sending device's cache). Requests and responses up to [`Config::BLOB_MAX_BYTES`].
+    Blob,
 }
 
 impl Protocol {
     /// Every protocol, in declaration order.
-    pub const ALL: [Protocol; 3] = [Protocol::Msg, Protocol::Keys, Protocol::Mailbox];
+    pub const ALL: [Protocol; 4] = [
+        Protocol::Msg,
+        Protocol::Keys,
+        Protocol::Mailbox,
+        Protocol::Blob,
+    ];
 
     /// The protocol name negotiated on the wire.
     pub const fn as_str(self) -> &'static str {
@@ -245,6 +266,7 @@ impl Protocol {
             Protocol::Msg => MSG_PROTOCOL,
             Protocol::Keys => KEYS_PROTOCOL,
             Protocol::Mailbox => MAILBOX_PROTOCOL,
+            Protocol::Blob => BLOB_PROTOCOL,
         }
     }
 }

@@ -114,6 +114,7 @@ impl Command {
 pub struct NetHandle {
     pub(crate) local_peer_id: PeerId,
     pub(crate) max_request_bytes: usize,
+    pub(crate) blob_max_bytes: usize,
     pub(crate) commands: mpsc::Sender<Command>,
 }
 
@@ -250,10 +251,14 @@ impl NetHandle {
         addrs: Vec<Multiaddr>,
         body: Vec<u8>,
     ) -> Result<Vec<u8>, RequestError> {
-        if body.len() > self.max_request_bytes {
+        let limit = match protocol {
+            Protocol::Blob => self.blob_max_bytes,
+            _ => self.max_request_bytes,
+        };
+        if body.len() > limit {
             return Err(RequestError::TooLarge {
                 got: body.len(),
-                limit: self.max_request_bytes,
+                limit,
             });
         }
         let (reply, answer) = oneshot::channel();

@@ -207,6 +207,55 @@ pub fn decode_sealed_envelope(bytes: &[u8]) -> Result<v1::SealedEnvelope, Decode
     Ok(sealed)
 }
 
+/// Longest sealed file chunk: `omega_files::MAX_CHUNK_LEN` (4 MiB) plus its 16-byte tag.
+pub const MAX_BLOB_CHUNK_BYTES: usize = 4 * 1024 * 1024 + 16;
+
+/// Largest `/omega/blob/1` request or response: one sealed chunk plus its id and framing.
+pub const MAX_BLOB_MESSAGE_BYTES: usize = MAX_BLOB_CHUNK_BYTES + 1024;
+
+/// Length of a blob id (SHA-256 of the blob's bytes).
+pub const BLOB_ID_LEN: usize = 32;
+
+/// Decodes a request of /omega/blob/1 and checks it: an operation, a 32-byte id, a chunk no
+/// longer than [`MAX_BLOB_CHUNK_BYTES`]. It does not check the hash (the store does).
+pub fn decode_blob_request(bytes: &[u8]) -> Result<v1::BlobRequest, DecodeError> {
+    const KIND: &str = "blob request";
+    let request: v1::BlobRequest = decode_bounded(KIND, bytes, MAX_BLOB_MESSAGE_BYTES)?;
+    match &request.op {
+        Some(v1::blob_request::Op::Put(put)) => {
+            check_len(KIND, "put.id", &put.id, BLOB_ID_LEN)?;
+            if put.data.len() > MAX_BLOB_CHUNK_BYTES {
+                return Err(DecodeError::TooLarge {
+                    kind: "blob",
+                    got: put.data.len(),
+                    limit: MAX_BLOB_CHUNK_BYTES,
+                });
+            }
+        }
+        Some(v1::blob_request::Op::Get(get)) => check_len(KIND, "get.id", &get.id, BLOB_ID_LEN)?,
+        None => {
+            return Err(DecodeError::Missing {
+                kind: KIND,
+                field: "op",
+            });
+        }
+    }
+    Ok(request)
+}
+
+/// Decodes a response of /omega/blob/1.
+pub fn decode_blob_response(bytes: &[u8]) -> Result<v1::BlobResponse, DecodeError> {
+    const KIND: &str = "blob response";
+    let response: v1::BlobResponse = decode_bounded(KIND, bytes, MAX_BLOB_MESSAGE_BYTES)?;
+    if response.result.is_none() {
+        return Err(DecodeError::Missing {
+            kind: KIND,
+            field: "result",
+        });
+    }
+    Ok(response)
+}
+
 /// Decodes a device list (the signed bytes inside a `SignedDeviceList`).
 pub fn decode_device_list(bytes: &[u8]) -> Result<v1::DeviceList, DecodeError> {
     decode_bounded("device list", bytes, 16 * 1024)
@@ -243,6 +292,33 @@ mod tests {
             hex,
             "08011210010101010101010101010101010101011a200202020202020202020202020202020202020202020202020202020202020202222003030303030303030303030303030303030303030303030303030303030303032a200404040404040404040404040404040404040404040404040404040404040404322005050505050505050505050505050505050505050505050505050505050505053880d095ffbc31420c0801120806060606060606067a4007070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707070707"
         );
+    }
+
+    #[test]
+    fn blob_requests_are_checked_for_op_id_length_and_chunk_size() {
+        let put = |id: Vec<u8>, data: Vec<u8>| v1::BlobRequest {
+            op: Some(v1::blob_request::Op::Put(v1::BlobPut { id, data })),
+        };
+        let ok = put(vec![1; 32], vec![2; 100]);
+        assert_eq!(decode_blob_request(&ok.encode_to_vec()).unwrap(), ok);
+        let err = decode_blob_request(&put(vec![1; 31], vec![]).encode_to_vec()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "blob request.put.id must be 32 bytes, got 31"
+        );
+        let big = put(vec![1; 32], vec![0; MAX_BLOB_CHUNK_BYTES + 1]);
+        assert!(matches!(
+            decode_blob_request(&big.encode_to_vec()),
+            Err(DecodeError::TooLarge { kind: "blob", .. })
+        ));
+        let err = decode_blob_request(&v1::BlobRequest { op: None }.encode_to_vec()).unwrap_err();
+        assert_eq!(err.to_string(), "blob request.op is missing");
+        let get = v1::BlobRequest {
+            op: Some(v1::blob_request::Op::Get(v1::BlobGet { id: vec![3; 32] })),
+        };
+        assert_eq!(decode_blob_request(&get.encode_to_vec()).unwrap(), get);
+        let err = decode_blob_response(&[]).unwrap_err();
+        assert_eq!(err.to_string(), "blob response.result is missing");
     }
 
     #[test]

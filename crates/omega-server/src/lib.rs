@@ -6,6 +6,8 @@
 //!   injected time.
 //! - [`mailbox`]: the service turning a request into a response over any [`ServerStore`]
 //!   (SQLite or PostgreSQL, from `omega-store`).
+//! - [`blobs`]: the blob store, content-addressed sealed file chunks on disk over
+//!   `/omega/blob/1` (14-day TTL, per-peer byte rate, total size cap).
 //! - [`Server`]: the driver that wires the service to the network, the HTTP port and the purge task.
 //!
 //! What it deliberately does not do: see plaintext (envelopes are opaque, end-to-end encrypted
@@ -13,6 +15,7 @@
 //! Kademlia bootstrap, relay v2 and AutoNAT service come next.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod blobs;
 mod http;
 pub mod limits;
 pub mod mailbox;
@@ -32,6 +35,7 @@ use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
 use tracing::warn;
 
+pub use blobs::{BlobLimits, BlobStore, BlobStoreError};
 pub use mailbox::{Limits, MailboxService};
 pub use metrics::Metrics;
 
@@ -64,6 +68,9 @@ pub struct ServerConfig {
     /// Requests handled at once (bounded; the rest wait in the network queue).
     pub concurrency: usize,
     pub clock: Arc<dyn Clock>,
+    /// The blob store's directory (sealed file chunks over `/omega/blob/1`); `None` runs none.
+    pub blobs: Option<std::path::PathBuf>,
+    pub blob_limits: BlobLimits,
 }
 
 impl ServerConfig {
@@ -76,6 +83,8 @@ impl ServerConfig {
             purge_every: Duration::from_secs(60),
             concurrency: 64,
             clock: Arc::new(SystemClock),
+            blobs: None,
+            blob_limits: BlobLimits::default(),
         }
     }
 }
@@ -86,6 +95,8 @@ impl ServerConfig {
 pub enum StartError {
     #[error("network: {0}")]
     Network(#[from] omega_net::StartError),
+    #[error(transparent)]
+    Blobs(#[from] BlobStoreError),
     #[error("http listener on {addr}: {source}")]
     Http {
         addr: SocketAddr,
@@ -97,6 +108,7 @@ pub enum StartError {
 /// A running server.
 pub struct Server<S: ServerStore> {
     service: MailboxService<S>,
+    blobs: Option<BlobStore>,
     net: NetHandle,
     listen_addrs: Vec<Multiaddr>,
     http_addr: Option<SocketAddr>,
@@ -112,6 +124,9 @@ impl<S: ServerStore> Server<S> {
         net_config.gossip = false;
         net_config.listen = config.listen;
         net_config.protocols = vec![Protocol::Mailbox];
+        if config.blobs.is_some() {
+            net_config.protocols.push(Protocol::Blob);
+        }
         // Bootstrap for the DHT (storing only peer records that verify for their key), relay for
         // peers that cannot be reached directly, and AutoNAT answers.
         net_config.kad = omega_net::KadMode::Server;
@@ -127,6 +142,15 @@ impl<S: ServerStore> Server<S> {
             .map(|addr| addr.with_p2p(peer_id).unwrap_or_else(|addr| addr))
             .collect();
         let metrics = Arc::new(Metrics::default());
+        let blobs = match &config.blobs {
+            Some(dir) => Some(BlobStore::open(
+                dir.clone(),
+                config.blob_limits.clone(),
+                config.clock.clone(),
+                metrics.clone(),
+            )?),
+            None => None,
+        };
         let service = MailboxService::new(
             store,
             config.limits,
@@ -139,21 +163,37 @@ impl<S: ServerStore> Server<S> {
 
         // Network requests, at most `concurrency` at once.
         let network_service = service.clone();
+        let network_blobs = blobs.clone();
         let concurrency = config.concurrency.max(1);
         tasks.push(tokio::spawn(async move {
             ReceiverStream::new(events)
                 .for_each_concurrent(concurrency, |event| {
                     let service = network_service.clone();
+                    let blobs = network_blobs.clone();
                     async move {
-                        if let NetEvent::Request {
-                            protocol: Protocol::Mailbox,
-                            peer,
-                            body,
-                            responder,
-                        } = event
-                        {
-                            let response = service.handle_bytes(&peer.to_bytes(), &body).await;
-                            responder.respond(response);
+                        match event {
+                            NetEvent::Request {
+                                protocol: Protocol::Mailbox,
+                                peer,
+                                body,
+                                responder,
+                            } => {
+                                let response = service.handle_bytes(&peer.to_bytes(), &body).await;
+                                responder.respond(response);
+                            }
+                            NetEvent::Request {
+                                protocol: Protocol::Blob,
+                                peer,
+                                body,
+                                responder,
+                            } => {
+                                if let Some(blobs) = blobs {
+                                    let response =
+                                        blobs.handle_bytes(&peer.to_bytes(), &body).await;
+                                    responder.respond(response);
+                                }
+                            }
+                            _ => {}
                         }
                     }
                 })
@@ -164,6 +204,7 @@ impl<S: ServerStore> Server<S> {
         let purge_service = service.clone();
         let purge_clock = config.clock.clone();
         let purge_metrics = metrics.clone();
+        let purge_blobs = blobs.clone();
         let every = config.purge_every;
         let (purge_stop, mut purge_stopped) = oneshot::channel::<()>();
         stop.push(purge_stop);
@@ -176,6 +217,11 @@ impl<S: ServerStore> Server<S> {
                         match purge_service.store().purge_expired(purge_clock.now_ms()).await {
                             Ok(purged) => purge_metrics.expired(purged),
                             Err(error) => warn!(%error, "purge failed"),
+                        }
+                        if let Some(blobs) = &purge_blobs
+                            && let Err(error) = blobs.purge_expired(purge_clock.now_ms()).await
+                        {
+                            warn!(%error, "blob purge failed");
                         }
                     }
                 }
@@ -205,6 +251,7 @@ impl<S: ServerStore> Server<S> {
 
         Ok(Server {
             service,
+            blobs,
             net,
             listen_addrs,
             http_addr,
@@ -231,6 +278,11 @@ impl<S: ServerStore> Server<S> {
         &self.service
     }
 
+    /// The blob store, when [`ServerConfig::blobs`] names one.
+    pub fn blobs(&self) -> Option<&BlobStore> {
+        self.blobs.as_ref()
+    }
+
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }
@@ -242,6 +294,11 @@ impl<S: ServerStore> Server<S> {
     ) -> Result<u64, omega_store::server::ServerStoreError> {
         let purged = self.service.store().purge_expired(now_ms).await?;
         self.metrics.expired(purged);
+        if let Some(blobs) = &self.blobs
+            && let Err(error) = blobs.purge_expired(now_ms).await
+        {
+            warn!(%error, "blob purge failed");
+        }
         Ok(purged)
     }
 

@@ -158,6 +158,13 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
 
     /// Takes one token for `source`; on refusal returns how long to wait (ms).
     pub fn check(&mut self, source: &K, now_ms: i64) -> Result<(), u64> {
+        self.check_n(source, 1.0, now_ms)
+    }
+
+    /// Takes `n` tokens (e.g. bytes) for `source`; on refusal takes none and returns how long
+    /// to wait (ms) until `n` are there. A request larger than the burst waits for a full
+    /// bucket and then goes through, so it is slowed, never refused forever.
+    pub fn check_n(&mut self, source: &K, n: f64, now_ms: i64) -> Result<(), u64> {
         if !self.buckets.contains_key(source) && self.buckets.len() >= self.max_sources {
             // Forget sources whose bucket refilled completely: they carry no state worth keeping.
             let (per_second, burst) = (self.per_second, self.burst);
@@ -172,11 +179,12 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
         let elapsed = (now_ms - *at).max(0) as f64 / 1000.0;
         *tokens = (*tokens + elapsed * self.per_second).min(self.burst);
         *at = now_ms;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
+        let n = n.min(self.burst);
+        if *tokens >= n {
+            *tokens -= n;
             Ok(())
         } else {
-            let missing = 1.0 - *tokens;
+            let missing = n - *tokens;
             Err((missing / self.per_second * 1000.0).ceil() as u64)
         }
     }
@@ -185,6 +193,28 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_buckets_take_n_tokens_refuse_without_taking_and_refill_with_time() {
+        let mut limiter = RateLimiter::new(100.0, 1000.0, 10);
+        assert_eq!(limiter.check_n(&"a", 600.0, 0), Ok(()));
+        // 400 left: 600 more would need 200 more tokens, 2 s at 100/s.
+        assert_eq!(limiter.check_n(&"a", 600.0, 0), Err(2000));
+        assert_eq!(
+            limiter.check_n(&"a", 400.0, 0),
+            Ok(()),
+            "the refusal took nothing"
+        );
+        assert_eq!(
+            limiter.check_n(&"b", 1000.0, 0),
+            Ok(()),
+            "buckets are per source"
+        );
+        assert_eq!(limiter.check_n(&"a", 500.0, 5000), Ok(()), "refilled");
+        // Larger than the burst: waits for a full bucket, then passes.
+        assert!(limiter.check_n(&"a", 5000.0, 5000).is_err());
+        assert_eq!(limiter.check_n(&"a", 5000.0, 20_000), Ok(()));
+    }
 
     #[test]
     fn a_challenge_is_redeemed_once_and_only_before_expiry() {

@@ -17,6 +17,13 @@ pub struct Metrics {
     claims: AtomicU64,
     fallback_claims: AtomicU64,
     refusals: Mutex<BTreeMap<String, u64>>,
+    blob_puts: AtomicU64,
+    blob_put_bytes: AtomicU64,
+    blob_gets: AtomicU64,
+    blob_get_bytes: AtomicU64,
+    blob_expired: AtomicU64,
+    blob_stored_bytes: AtomicU64,
+    blob_refusals: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Metrics {
@@ -55,6 +62,50 @@ impl Metrics {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         // Codes come from a fixed set chosen by the server, so the label set stays small.
         *refusals.entry(code.to_owned()).or_insert(0) += 1;
+    }
+
+    /// The blob store holds `bytes` (at start).
+    pub fn blob_bytes(&self, bytes: u64) {
+        self.blob_stored_bytes.store(bytes, Ordering::Relaxed);
+    }
+
+    /// A new blob of `bytes` was stored.
+    pub fn blob_stored(&self, bytes: u64) {
+        self.blob_puts.fetch_add(1, Ordering::Relaxed);
+        self.blob_put_bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.blob_stored_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// A blob of `bytes` was handed out.
+    pub fn blob_served(&self, bytes: u64) {
+        self.blob_gets.fetch_add(1, Ordering::Relaxed);
+        self.blob_get_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// `count` blobs of `bytes` together expired.
+    pub fn blobs_expired(&self, count: u64, bytes: u64) {
+        self.blob_expired.fetch_add(count, Ordering::Relaxed);
+        let _ = self
+            .blob_stored_bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
+                Some(held.saturating_sub(bytes))
+            });
+    }
+
+    /// A blob request was refused with `code` (a fixed set chosen by the server).
+    pub fn blob_refused(&self, code: &str) {
+        let mut refusals = self
+            .blob_refusals
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *refusals.entry(code.to_owned()).or_insert(0) += 1;
+    }
+
+    pub fn blob_refusals_of(&self, code: &str) -> u64 {
+        self.blob_refusals
+            .lock()
+            .map(|refusals| refusals.get(code).copied().unwrap_or(0))
+            .unwrap_or(0)
     }
 
     pub fn expired_total(&self) -> u64 {
@@ -116,6 +167,54 @@ impl Metrics {
             "omega_prekey_fallback_claims_total",
             "Prekey claims answered with the fallback key.",
             get(&self.fallback_claims),
+        );
+        counter(
+            "omega_blob_puts_total",
+            "New blobs (sealed file chunks) stored.",
+            get(&self.blob_puts),
+        );
+        counter(
+            "omega_blob_put_bytes_total",
+            "Bytes of new blobs stored.",
+            get(&self.blob_put_bytes),
+        );
+        counter(
+            "omega_blob_gets_total",
+            "Blobs handed out.",
+            get(&self.blob_gets),
+        );
+        counter(
+            "omega_blob_get_bytes_total",
+            "Bytes of blobs handed out.",
+            get(&self.blob_get_bytes),
+        );
+        counter(
+            "omega_blob_expired_total",
+            "Blobs purged after their time to live.",
+            get(&self.blob_expired),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP omega_blob_refusals_total Blob requests refused, by reason."
+        );
+        let _ = writeln!(out, "# TYPE omega_blob_refusals_total counter");
+        if let Ok(refusals) = self.blob_refusals.lock() {
+            for (code, value) in refusals.iter() {
+                let _ = writeln!(
+                    out,
+                    "omega_blob_refusals_total{{reason=\"{code}\"}} {value}"
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP omega_blob_stored_bytes Bytes held by the blob store."
+        );
+        let _ = writeln!(out, "# TYPE omega_blob_stored_bytes gauge");
+        let _ = writeln!(
+            out,
+            "omega_blob_stored_bytes {}",
+            get(&self.blob_stored_bytes)
         );
         let _ = writeln!(
             out,

@@ -24,7 +24,7 @@ use sqlx::sqlite::{SqlitePool, SqliteSynchronous};
 
 pub use groups::{GroupInboundRow, GroupLocal, GroupOutboundRow, GroupRow, MAX_WAITING};
 pub use rows::{
-    ContactRow, ConversationRow, Direction, IdentityRow, InboundCommit, InboundOutcome,
+    ContactRow, ConversationRow, Direction, FileRow, IdentityRow, InboundCommit, InboundOutcome,
     MessageChange, MessageKind, MessageMeta, MessageRow, NewMessage, NewOutbox, OutboxRow,
     QueuedOutbox, SessionRow, Status, StatusChange, uuid_text,
 };
@@ -574,6 +574,74 @@ impl Store {
                 .await?
                 .unwrap_or(0),
         )
+    }
+
+    /// Records what fetching a received file needs. Idempotent: a row already there is kept
+    /// (a redelivered envelope carries the same manifest).
+    pub async fn put_file(&self, file: &FileRow, now_ms: i64) -> Result<(), StoreError> {
+        let sources = serde_json::to_string(&file.sources).unwrap_or_else(|_| "[]".to_owned());
+        sqlx::query(
+            "INSERT INTO files (message_id, manifest, sources, state, path, error, updated_ms) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING",
+        )
+        .bind(file.message_id.clone())
+        .bind(file.manifest.to_vec())
+        .bind(sources)
+        .bind(file.state.clone())
+        .bind(file.path.clone())
+        .bind(file.error.clone())
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The received file of message `message_id`, if it is one.
+    pub async fn file(&self, message_id: &str) -> Result<Option<FileRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT message_id, manifest, sources, state, path, error FROM files \
+             WHERE message_id = ?",
+        )
+        .bind(message_id.to_owned())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let sources: String = row.try_get("sources")?;
+        Ok(Some(FileRow {
+            message_id: row.try_get("message_id")?,
+            manifest: zeroize::Zeroizing::new(row.try_get("manifest")?),
+            sources: serde_json::from_str(&sources).map_err(|error| StoreError::Corrupt {
+                table: "files",
+                reason: format!("sources: {error}"),
+            })?,
+            state: row.try_get("state")?,
+            path: row.try_get("path")?,
+            error: row.try_get("error")?,
+        }))
+    }
+
+    /// Sets a received file's fetch state (`fetching`, `done` with its path, `failed` with why).
+    pub async fn set_file_state(
+        &self,
+        message_id: &str,
+        state: &str,
+        path: Option<&str>,
+        error: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE files SET state = ?, path = ?, error = ?, updated_ms = ? WHERE message_id = ?",
+        )
+        .bind(state.to_owned())
+        .bind(path.map(str::to_owned))
+        .bind(error.map(str::to_owned))
+        .bind(now_ms)
+        .bind(message_id.to_owned())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Erases every disappearing message whose time has come (rows and search index alike);

@@ -14,6 +14,7 @@ pub(crate) const NODE_SQLITE: &[&str] = &[
     include_str!("../migrations/0003_search.sql"),
     include_str!("../migrations/0004_message_kinds.sql"),
     include_str!("../migrations/0005_groups.sql"),
+    include_str!("../migrations/0006_files.sql"),
 ];
 
 /// The server's store on SQLite ([`crate::server::SqliteServerStore`]).

@@ -216,6 +216,8 @@ pub enum MessageKind {
     Sticker,
     /// A system line: the disappearing-message timer changed.
     Timer,
+    /// An end-to-end encrypted file (its manifest is in the `files` table).
+    File,
 }
 
 impl MessageKind {
@@ -226,6 +228,7 @@ impl MessageKind {
             MessageKind::Contact => "contact",
             MessageKind::Sticker => "sticker",
             MessageKind::Timer => "timer",
+            MessageKind::File => "file",
         }
     }
 
@@ -236,6 +239,7 @@ impl MessageKind {
             "contact" => MessageKind::Contact,
             "sticker" => MessageKind::Sticker,
             "timer" => MessageKind::Timer,
+            "file" => MessageKind::File,
             _ => return None,
         })
     }
@@ -495,4 +499,34 @@ fn hex_short(bytes: &[u8]) -> String {
         .take(6)
         .map(|byte| format!("{byte:02x}"))
         .collect()
+}
+
+/// A received file: what fetching it needs (table `files`). The manifest holds the file key:
+/// `Debug` does not print it, and it is zeroized when dropped.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FileRow {
+    /// The message (UUID text).
+    pub message_id: String,
+    pub manifest: zeroize::Zeroizing<Vec<u8>>,
+    /// Full multiaddrs answering `/omega/blob/1` gets, in the order to try them.
+    pub sources: Vec<String>,
+    /// `available`, `fetching`, `done` or `failed`.
+    pub state: String,
+    /// Where the fetched file was written.
+    pub path: Option<String>,
+    /// Why the last fetch failed.
+    pub error: Option<String>,
+}
+
+impl std::fmt::Debug for FileRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileRow")
+            .field("message_id", &self.message_id)
+            .field("manifest", &format_args!("<{} bytes>", self.manifest.len()))
+            .field("sources", &self.sources)
+            .field("state", &self.state)
+            .field("path", &self.path)
+            .field("error", &self.error)
+            .finish()
+    }
 }

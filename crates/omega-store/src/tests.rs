@@ -546,3 +546,53 @@ async fn expired_disappearing_messages_are_erased_with_their_search_entries() {
     assert_eq!(left[0].body, "efemera 3");
     assert_eq!(store.search("efemera", None, 10).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_received_file_row_keeps_its_state_and_goes_with_its_message() {
+    let (_dir, store) = open_temp().await;
+    let id = uuid_text(&uuid_bytes(7)).unwrap();
+    let mut new = message(&id, b"bob", Direction::In, Status::Delivered);
+    new.meta.kind = MessageKind::File;
+    new.meta.expires_at_ms = Some(50);
+    store.queue_message(&new, &[], 10).await.unwrap();
+    let file = FileRow {
+        message_id: id.clone(),
+        manifest: zeroize::Zeroizing::new(vec![1, 2, 3]),
+        sources: vec!["/ip4/127.0.0.1/tcp/1".to_owned()],
+        state: "available".to_owned(),
+        path: None,
+        error: None,
+    };
+    store.put_file(&file, 10).await.unwrap();
+    let mut other = file.clone();
+    other.manifest = zeroize::Zeroizing::new(vec![9]);
+    store.put_file(&other, 11).await.unwrap();
+    assert_eq!(
+        store.file(&id).await.unwrap(),
+        Some(file.clone()),
+        "first kept"
+    );
+    assert!(
+        !format!("{file:?}").contains("[1, 2, 3]"),
+        "no manifest in Debug"
+    );
+    store
+        .set_file_state(&id, "done", Some("/tmp/x"), None, 20)
+        .await
+        .unwrap();
+    let done = store.file(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (done.state.as_str(), done.path.as_deref()),
+        ("done", Some("/tmp/x"))
+    );
+    assert_eq!(
+        store.messages(None, 10).await.unwrap()[0].meta.kind,
+        MessageKind::File
+    );
+    store.erase_expired(100).await.unwrap();
+    assert_eq!(
+        store.file(&id).await.unwrap(),
+        None,
+        "erased with its message"
+    );
+}

@@ -75,6 +75,24 @@ pub enum Command {
         #[arg(long, default_value_t = 30)]
         timeout: u64,
     },
+    /// Send a file (up to 1 GiB, end-to-end encrypted, through your mailbox server's blob store
+    /// and directly); a progress bar on a terminal; exits once its message is queued.
+    SendFile {
+        /// Alias, user id or name of the contact.
+        to: String,
+        /// The file to send.
+        #[arg(allow_hyphen_values = true)]
+        path: PathBuf,
+    },
+    /// Fetch a received file (an interrupted fetch resumes where it stopped); every chunk and
+    /// the whole file's SHA-256 are verified.
+    FetchFile {
+        /// The file message's id (from `messages --json`).
+        message_id: String,
+        /// A directory, or a new file's path (default: the current directory).
+        #[arg(long, allow_hyphen_values = true)]
+        out: Option<PathBuf>,
+    },
     /// React to a message with an emoji (replaces your earlier reaction), or take it back.
     React {
         /// The message's id.
@@ -386,6 +404,12 @@ pub struct ServerArgs {
     /// Burst above the rate allowed per source.
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     pub rate_burst: u32,
+    /// Most bytes the blob store (sealed file chunks, kept in <data-dir>/blobs) holds, in MiB.
+    #[arg(long, default_value_t = 10 * 1024, value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
+    pub blob_max_mib: u64,
+    /// Bytes per second each peer may put into or get from the blob store, in MiB.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub blob_rate_mib: u32,
 }
 
 #[derive(Debug, Args)]
@@ -479,6 +503,13 @@ pub enum BenchCommand {
         /// Also measure PostgreSQL (an admin URL; a scratch database is created and dropped).
         #[arg(long, env = "OMEGA_TEST_POSTGRES_URL")]
         postgres: Option<String>,
+    },
+    /// A file sent through a server's blob store and fetched by a second node (seal, upload,
+    /// fetch, verify), against raw libp2p request-response with the same 1 MiB bodies.
+    Files {
+        /// Size of the file, in MiB.
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=1024))]
+        mib: u32,
     },
     /// Two nodes on loopback, 256-byte messages, against raw libp2p and raw vodozemac.
     Msg {

@@ -85,6 +85,10 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             send(&data_dir, &body, wait.map(|w| w.as_str()), timeout, json)
         }
+        Command::SendFile { to, path } => crate::files::send_file(&data_dir, &to, &path, json),
+        Command::FetchFile { message_id, out } => {
+            crate::files::fetch_file(&data_dir, &message_id, out.as_ref(), json)
+        }
         Command::React {
             message_id,
             emoji,
@@ -142,6 +146,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Bench(BenchCommand::Msg { count }) => crate::bench::msg(count, json),
+        Command::Bench(BenchCommand::Files { mib }) => crate::bench_files::files(mib, json),
         Command::Bench(BenchCommand::Hub { count, concurrency }) => {
             crate::bench_hub::run(count, concurrency, json)
         }

@@ -96,6 +96,8 @@ pub fn run(args: &DemoArgs, json: bool) -> Result<()> {
             max_envelope_bytes: 256 * 1024,
             rate_per_second: 1000,
             rate_burst: 10_000,
+            blob_max_mib: 10 * 1024,
+            blob_rate_mib: 64,
         };
         let server = crate::server::start(&scratch.path().join("server"), &server_args).await?;
         let home: libp2p::Multiaddr = server.info["listen_addrs"][0]

@@ -91,8 +91,9 @@ pub async fn start(root: &Path, args: &ServerArgs) -> Result<Started> {
         .db
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", root.join("server.db").display()));
+    let limits_ttl_ms = i64::from(args.ttl_days) * 24 * 3600 * 1000;
     let limits = Limits {
-        ttl_ms: i64::from(args.ttl_days) * 24 * 3600 * 1000,
+        ttl_ms: limits_ttl_ms,
         max_envelope_bytes: args.max_envelope_bytes as usize,
         rate_per_second: f64::from(args.rate_per_second),
         rate_burst: f64::from(args.rate_burst),
@@ -106,6 +107,14 @@ pub async fn start(root: &Path, args: &ServerArgs) -> Result<Started> {
     config.http = Some(args.http);
     config.limits = limits;
     config.clock = Arc::new(SystemClock);
+    // Sealed file chunks: same TTL as the mailbox, on disk beside the database.
+    config.blobs = Some(root.join("blobs"));
+    config.blob_limits = omega_server::BlobLimits {
+        ttl_ms: limits_ttl_ms,
+        max_total_bytes: args.blob_max_mib.saturating_mul(1024 * 1024),
+        bytes_per_second: f64::from(args.blob_rate_mib) * 1024.0 * 1024.0,
+        burst_bytes: f64::from(args.blob_rate_mib) * 8.0 * 1024.0 * 1024.0,
+    };
     let server = Server::start(config, store).await?;
     let listen_addrs: Vec<String> = server
         .listen_addrs()

@@ -42,6 +42,8 @@ pub fn run(data_dir: &DataDir, args: &UpArgs, json: bool) -> Result<()> {
         max_envelope_bytes: 256 * 1024,
         rate_per_second: 50,
         rate_burst: 2000,
+        blob_max_mib: 10 * 1024,
+        blob_rate_mib: 64,
     };
     let hub_options = crate::hub::options(data_dir, None);
     let runtime = runtime()?;

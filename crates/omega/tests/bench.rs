@@ -1,4 +1,4 @@
-//! Smoke tests of `omega bench ingest` and `omega bench leads`: the real binary on tiny
+//! Smoke tests of `omega bench ingest`, `omega bench leads` and `omega bench files`: the real binary on tiny
 //! counts. They check that each runs and prints its lines, never the figures (machines are
 //! shared; numbers go to docs/benchmarks.md).
 
@@ -95,11 +95,35 @@ fn bench_leads_prints_quality_of_each_split_and_speed() {
 }
 
 #[test]
+fn bench_files_prints_file_transfer_and_raw_libp2p_throughput_and_their_ratio() {
+    let output = ok(&["bench", "files", "--mib", "4"]);
+    assert_lines(
+        &output,
+        &[
+            "omega bench files — a 4 MiB file",
+            "upload (read, seal, cache, put to the blob store)",
+            "fetch (get, verify, decrypt, write, whole SHA-256)",
+            "file transfer (upload then fetch)",
+            "raw libp2p request-response, 1 MiB bodies",
+            "ratio to raw libp2p:",
+        ],
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&["--json", "bench", "files", "--mib", "2"])).expect("json");
+    assert_eq!(json["bench"], "files");
+    assert_eq!(json["bytes"], 2 * 1024 * 1024);
+    assert!(json["file_transfer_mb_per_s"].as_f64().unwrap() > 0.0);
+    assert!(json["raw_libp2p_mb_per_s"].as_f64().unwrap() > 0.0);
+    assert!(json["ratio_file_transfer_to_raw"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
 fn bench_flags_out_of_range_are_refused_with_the_range() {
     for (args, range) in [
         (&["bench", "ingest", "--count", "5"][..], "100..=1000000"),
         (&["bench", "ingest", "--concurrency", "0"][..], "1..=1024"),
         (&["bench", "leads", "--rounds", "0"][..], "1..=100000"),
+        (&["bench", "files", "--mib", "0"][..], "1..=1024"),
     ] {
         let output = omega(args);
         assert!(!output.status.success(), "omega {args:?} succeeded");

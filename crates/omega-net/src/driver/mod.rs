@@ -133,6 +133,7 @@ pub async fn start(config: Config) -> Result<(NetHandle, mpsc::Receiver<NetEvent
     let handle = NetHandle {
         local_peer_id,
         max_request_bytes: config.max_request_bytes,
+        blob_max_bytes: config.request_limit(Protocol::Blob),
         commands: command_tx,
     };
     Ok((handle, event_rx))
@@ -426,6 +427,9 @@ impl Driver {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Mailbox(event)) => {
                 self.on_request_response(Protocol::Mailbox, event)
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Blob(event)) => {
+                self.on_request_response(Protocol::Blob, event)
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(event)) => self.on_identify(event),
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(event)) => self.on_mdns(event),

@@ -1,0 +1,877 @@
+//! End-to-end encrypted files on the node, around the sans-IO core `omega-files`.
+//!
+//! - **Sending** ([`NodeHandle::send_file`]): the file is read once and sealed chunk by chunk
+//!   ([`omega_files::Sealer`]); each sealed chunk goes to the node's chunk cache
+//!   (`DATA_DIR/blobs/<ab>/<hex id>`, purged after [`CACHE_TTL`]) and is uploaded to the blob store of
+//!   every home mailbox server over `/omega/blob/1`, a few chunks in flight; then the `File`
+//!   message (manifest + sources) goes through the ordinary send pipeline.
+//! - **Serving**: the node answers `/omega/blob/1` gets from its cache ([`serve`]), so a receiver
+//!   can fetch straight from the sender. Chunk ids are SHA-256 of ciphertext under a random
+//!   per-file key: unguessable, and useless without the manifest.
+//! - **Fetching** ([`NodeHandle::fetch_file`]): chunks are asked from the sources in the order
+//!   the message lists them (the blob servers, then the sender's device), a few at a time, and
+//!   handed to [`omega_files::Fetcher`], which verifies each against its id before writing it
+//!   into `DATA_DIR/downloads/<message id>.part`. A chunk that does not hash to its id is asked
+//!   again from the next source. After every batch of stored chunks the part file is synced and
+//!   the resume record (`<message id>.progress`) replaced atomically, so a killed node goes on where it
+//!   stopped when the fetch is asked again. At the end the whole file's SHA-256 is checked and
+//!   the part file renamed to its destination.
+//!
+//! Memory stays flat: the sealer holds one chunk, at most [`IN_FLIGHT`] chunks travel at once,
+//! the fetcher holds the chunk it verifies.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use libp2p::{Multiaddr, PeerId};
+use omega_files::{
+    ChunkId, DEFAULT_CHUNK_LEN, Delivery, FetchError, Fetcher, MAX_FILE_SIZE, Manifest, Sealer,
+    Thumbnail, WantedChunk,
+};
+use omega_net::{NetHandle, Protocol, Responder};
+use omega_proto::{Message, v1};
+use serde::{Deserialize, Serialize};
+use tokio::runtime::Handle;
+use tracing::{debug, warn};
+
+use crate::kinds::{Draft, FileAttachment, MAX_FILE_SOURCES};
+use crate::{NodeError, NodeHandle, now_ms};
+
+/// Chunks sealed, uploaded or fetched at once.
+pub const IN_FLIGHT: usize = 4;
+/// How long sealed chunks stay in the node's cache (like the servers' blob TTL).
+pub const CACHE_TTL: Duration = Duration::from_secs(14 * 24 * 3600);
+/// How many times one chunk is asked for (across all sources) before a fetch gives up.
+const MAX_CHUNK_ATTEMPTS: u32 = 12;
+/// How many times an upload is retried after a network error or a rate limit.
+const MAX_PUT_ATTEMPTS: u32 = 30;
+
+/// One send or fetch, as `GET /v1/transfers/{id}` shows it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TransferView {
+    pub id: String,
+    /// `send` or `fetch`.
+    pub kind: String,
+    /// `running`, `done` or `failed`.
+    pub state: String,
+    /// The file's name.
+    pub name: String,
+    /// Plaintext bytes of the file.
+    pub bytes_total: u64,
+    /// Plaintext bytes sealed and uploaded (send) or verified and written (fetch).
+    pub bytes_done: u64,
+    /// Fetch: bytes already verified in the part file when this run started (a resume).
+    pub resumed_bytes: u64,
+    /// Sealed bytes that crossed the network in this run (uploads, or chunks fetched).
+    pub bytes_transferred: u64,
+    /// Fetch: chunks that did not hash to their id and were fetched again.
+    pub corrupt_chunks: u64,
+    /// Fetch: chunks fetched from each source (multiaddr → count).
+    pub chunks_from: HashMap<String, u64>,
+    /// The file message (send: once queued).
+    pub message_id: Option<String>,
+    /// SHA-256 of the plaintext, hex (send: once sealed; fetch: from the manifest).
+    pub sha256: Option<String>,
+    /// Fetch: where the file was written.
+    pub path: Option<String>,
+    pub error: Option<String>,
+}
+
+/// The node's file machinery: its paths, the blob servers, the transfers it runs.
+pub(crate) struct Files {
+    net: NetHandle,
+    root: PathBuf,
+    servers: Vec<Multiaddr>,
+    transfers: Mutex<HashMap<String, TransferView>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn invalid(message: impl Into<String>) -> NodeError {
+    NodeError::InvalidInput(message.into())
+}
+
+/// Where the chunk `id` lives in the cache under `cache`.
+fn cache_path(cache: &Path, id: &ChunkId) -> PathBuf {
+    let hex = id.to_hex();
+    cache.join(&hex[..2]).join(hex)
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename (and fsyncs when `durable`).
+fn write_atomically(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".{}.tmp", rand::random::<u32>()));
+    let tmp = PathBuf::from(tmp);
+    let result = (|| {
+        let mut file = fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        if durable {
+            file.sync_all()?;
+        }
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// The peer id and dialable address of a full multiaddr (`…/p2p/<id>`).
+fn split(addr: &Multiaddr) -> Option<(PeerId, Multiaddr)> {
+    crate::delivery::split_peer_addr(addr)
+}
+
+/// One `/omega/blob/1` exchange with the peer at `addr`.
+async fn blob_request(
+    net: &NetHandle,
+    addr: &Multiaddr,
+    op: v1::blob_request::Op,
+) -> Result<v1::blob_response::Result, String> {
+    let (peer, dial) = split(addr).ok_or_else(|| format!("{addr} does not end in /p2p/"))?;
+    let body = v1::BlobRequest { op: Some(op) }.encode_to_vec();
+    let answer = net
+        .request(Protocol::Blob, peer, vec![dial], body)
+        .await
+        .map_err(|error| error.to_string())?;
+    let response = omega_proto::decode_blob_response(&answer).map_err(|error| error.to_string())?;
+    response
+        .result
+        .ok_or_else(|| "empty blob response".to_owned())
+}
+
+/// Answers a `/omega/blob/1` request from the node's chunk cache: gets only (a device stores
+/// nothing for others).
+pub(crate) fn serve(root: PathBuf, body: Vec<u8>, responder: Responder) {
+    tokio::task::spawn_blocking(move || {
+        let error = |code: &str, message: &str| {
+            v1::blob_response::Result::Error(v1::BlobError {
+                code: code.to_owned(),
+                message: message.to_owned(),
+                retry_after_ms: 0,
+            })
+        };
+        let result = match omega_proto::decode_blob_request(&body) {
+            Ok(v1::BlobRequest {
+                op: Some(v1::blob_request::Op::Get(get)),
+            }) => match <[u8; 32]>::try_from(get.id.as_slice()) {
+                Ok(id) => match fs::read(cache_path(&root.join("blobs"), &ChunkId(id))) {
+                    Ok(data) => v1::blob_response::Result::Data(v1::BlobData { data }),
+                    Err(_) => error("not_found", "no chunk with this id here"),
+                },
+                Err(_) => error("malformed", "blob id must be 32 bytes"),
+            },
+            Ok(_) => error("unsupported", "a device only answers gets"),
+            Err(decode) => error("malformed", &decode.to_string()),
+        };
+        responder.respond(
+            v1::BlobResponse {
+                result: Some(result),
+            }
+            .encode_to_vec(),
+        );
+    });
+}
+
+/// Deletes cached chunks older than [`CACHE_TTL`] and stale temporary files; returns how many.
+pub(crate) fn purge_cache(root: &Path) -> u64 {
+    let cache = root.join("blobs");
+    let Ok(shards) = fs::read_dir(&cache) else {
+        return 0;
+    };
+    let cutoff = SystemTime::now() - CACHE_TTL;
+    let mut purged = 0;
+    for shard in shards.flatten() {
+        let Ok(entries) = fs::read_dir(shard.path()) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let old = entry
+                .metadata()
+                .and_then(|meta| meta.modified())
+                .is_ok_and(|modified| modified < cutoff);
+            if old && fs::remove_file(entry.path()).is_ok() {
+                purged += 1;
+            }
+        }
+    }
+    purged
+}
+
+impl Files {
+    pub(crate) fn new(net: NetHandle, root: PathBuf, servers: Vec<Multiaddr>) -> Files {
+        Files {
+            net,
+            root,
+            servers,
+            transfers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(crate) fn transfer(&self, id: &str) -> Option<TransferView> {
+        lock(&self.transfers).get(id).cloned()
+    }
+
+    pub(crate) fn transfers(&self) -> Vec<TransferView> {
+        let mut all: Vec<TransferView> = lock(&self.transfers).values().cloned().collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        all
+    }
+
+    fn update(&self, id: &str, change: impl FnOnce(&mut TransferView)) {
+        if let Some(view) = lock(&self.transfers).get_mut(id) {
+            change(view);
+        }
+    }
+
+    /// Registers a new running transfer; a fetch of a message already being fetched is refused.
+    fn begin(&self, view: TransferView) -> Result<(), NodeError> {
+        let mut transfers = lock(&self.transfers);
+        if view.kind == "fetch"
+            && let Some(running) = transfers.values().find(|other| {
+                other.kind == "fetch"
+                    && other.state == "running"
+                    && other.message_id == view.message_id
+            })
+        {
+            return Err(invalid(format!(
+                "this file is already being fetched (transfer {})",
+                running.id
+            )));
+        }
+        transfers.insert(view.id.clone(), view);
+        Ok(())
+    }
+
+    fn end(&self, id: &str, outcome: Result<(), String>) {
+        self.update(id, |view| match outcome {
+            Ok(()) => view.state = "done".to_owned(),
+            Err(error) => {
+                view.state = "failed".to_owned();
+                view.error = Some(error);
+            }
+        });
+    }
+
+    /// Uploads one sealed chunk to `server`, retrying after rate limits and network errors.
+    async fn put(&self, server: &Multiaddr, id: &ChunkId, bytes: &[u8]) -> Result<(), String> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let op = v1::blob_request::Op::Put(v1::BlobPut {
+                id: id.as_bytes().to_vec(),
+                data: bytes.to_vec(),
+            });
+            let wait = match blob_request(&self.net, server, op).await {
+                Ok(v1::blob_response::Result::Stored(_)) => return Ok(()),
+                Ok(v1::blob_response::Result::Error(refused)) if refused.code == "rate_limited" => {
+                    Duration::from_millis(refused.retry_after_ms.clamp(10, 10_000))
+                }
+                Ok(v1::blob_response::Result::Error(refused)) => {
+                    return Err(format!(
+                        "{server} refused a chunk: {} ({})",
+                        refused.message, refused.code
+                    ));
+                }
+                Ok(_) => return Err(format!("{server} gave an unexpected answer to a put")),
+                Err(error) => {
+                    debug!(%error, %server, attempt, "chunk upload failed");
+                    if attempt >= 3 {
+                        return Err(format!("cannot upload to {server}: {error}"));
+                    }
+                    Duration::from_millis(200 * u64::from(attempt))
+                }
+            };
+            if attempt >= MAX_PUT_ATTEMPTS {
+                return Err(format!("{server} kept refusing chunks (rate limit)"));
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Asks `source` for the chunk `wanted`; refuses an answer longer than the chunk.
+    async fn get(&self, source: &Multiaddr, wanted: &WantedChunk) -> Result<Vec<u8>, String> {
+        let op = v1::blob_request::Op::Get(v1::BlobGet {
+            id: wanted.id.as_bytes().to_vec(),
+        });
+        match blob_request(&self.net, source, op).await? {
+            v1::blob_response::Result::Data(data) if data.data.len() <= wanted.sealed_len => {
+                Ok(data.data)
+            }
+            v1::blob_response::Result::Data(data) => Err(format!(
+                "{} bytes for a chunk of {}",
+                data.data.len(),
+                wanted.sealed_len
+            )),
+            v1::blob_response::Result::Error(refused) => {
+                Err(format!("{} ({})", refused.message, refused.code))
+            }
+            v1::blob_response::Result::Stored(_) => Err("unexpected answer to a get".into()),
+        }
+    }
+}
+
+/// What [`NodeHandle::send_file`] checked before starting.
+struct SendJob {
+    transfer: String,
+    to: String,
+    path: PathBuf,
+    file: fs::File,
+    name: String,
+}
+
+/// What [`NodeHandle::fetch_file`] checked before starting.
+struct FetchJob {
+    transfer: String,
+    message_id: String,
+    manifest: Manifest,
+    sources: Vec<Multiaddr>,
+    out: PathBuf,
+}
+
+/// Where a fetched file goes: `out` itself when it names a new file in an existing directory, or
+/// `out/<name>` (made unique with ` (1)`, ` (2)`, …) when `out` is a directory.
+fn destination(out: &Path, name: &str) -> Result<PathBuf, NodeError> {
+    if !out.is_absolute() {
+        return Err(invalid(format!(
+            "the output path {} must be absolute",
+            out.display()
+        )));
+    }
+    if out.is_dir() {
+        let (stem, extension) = match name.rsplit_once('.') {
+            Some((stem, extension)) if !stem.is_empty() => (stem, Some(extension)),
+            _ => (name, None),
+        };
+        for n in 0..1000 {
+            let candidate = match (n, extension) {
+                (0, _) => name.to_owned(),
+                (n, Some(extension)) => format!("{stem} ({n}).{extension}"),
+                (n, None) => format!("{stem} ({n})"),
+            };
+            let path = out.join(candidate);
+            if !path.exists() {
+                return Ok(path);
+            }
+        }
+        return Err(invalid(format!(
+            "{} already holds too many files named {name}",
+            out.display()
+        )));
+    }
+    if out.exists() {
+        return Err(invalid(format!(
+            "{} already exists (give a directory or a new file name)",
+            out.display()
+        )));
+    }
+    match out.parent() {
+        Some(parent) if parent.is_dir() => Ok(out.to_path_buf()),
+        _ => Err(invalid(format!(
+            "the directory of {} does not exist",
+            out.display()
+        ))),
+    }
+}
+
+impl NodeHandle {
+    /// Starts sending the file at `path` (absolute) to contact `to`: checks it, then seals,
+    /// caches and uploads it in the background and queues the file message. Returns the
+    /// transfer to follow with [`NodeHandle::transfer`].
+    pub async fn send_file(&self, to: &str, path: &Path) -> Result<TransferView, NodeError> {
+        self.contact_view(to).await?;
+        if !path.is_absolute() {
+            return Err(invalid(format!(
+                "the path {} must be absolute",
+                path.display()
+            )));
+        }
+        let meta = fs::metadata(path)
+            .map_err(|error| invalid(format!("cannot read {}: {error}", path.display())))?;
+        if meta.is_dir() {
+            return Err(invalid(format!(
+                "{} is a directory, not a file",
+                path.display()
+            )));
+        }
+        if meta.len() > MAX_FILE_SIZE {
+            return Err(invalid(format!(
+                "{} is {} bytes, more than the limit of 1 GiB ({MAX_FILE_SIZE} bytes)",
+                path.display(),
+                meta.len()
+            )));
+        }
+        let file = fs::File::open(path)
+            .map_err(|error| invalid(format!("cannot open {}: {error}", path.display())))?;
+        let name = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let view = TransferView {
+            id: uuid::Uuid::now_v7().to_string(),
+            kind: "send".to_owned(),
+            state: "running".to_owned(),
+            name: omega_files::sanitize_name(&name),
+            bytes_total: meta.len(),
+            bytes_done: 0,
+            resumed_bytes: 0,
+            bytes_transferred: 0,
+            corrupt_chunks: 0,
+            chunks_from: HashMap::new(),
+            message_id: None,
+            sha256: None,
+            path: Some(path.display().to_string()),
+            error: None,
+        };
+        self.files.begin(view.clone())?;
+        let job = SendJob {
+            transfer: view.id.clone(),
+            to: to.to_owned(),
+            path: path.to_path_buf(),
+            file,
+            name,
+        };
+        let node = self.clone();
+        let runtime = Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let transfer = job.transfer.clone();
+            let outcome = send_blocking(&node, &runtime, job);
+            if let Err(error) = &outcome {
+                warn!(%error, "file send failed");
+            }
+            node.files.end(&transfer, outcome);
+        });
+        Ok(view)
+    }
+
+    /// Starts (or resumes) fetching the file of message `message_id` into `out` (absolute: a
+    /// directory, or a new file's path; default `DATA_DIR/downloads`). Returns the transfer.
+    pub async fn fetch_file(
+        &self,
+        message_id: &str,
+        out: Option<&Path>,
+    ) -> Result<TransferView, NodeError> {
+        let message = self.message(message_id).await?;
+        if message.kind != "file" {
+            return Err(invalid(format!(
+                "message {message_id} is a {}, not a file",
+                message.kind
+            )));
+        }
+        let row = self.store.file(message_id).await?.ok_or_else(|| {
+            invalid(format!(
+                "message {message_id} is a file I sent, or one deleted: nothing to fetch"
+            ))
+        })?;
+        let manifest = Manifest::from_bytes(&row.manifest)
+            .map_err(|error| NodeError::Internal(format!("stored manifest: {error}")))?;
+        let downloads = self.files.root.join("downloads");
+        let out = match out {
+            Some(out) => out.to_path_buf(),
+            None => {
+                fs::create_dir_all(&downloads).map_err(|error| {
+                    NodeError::Internal(format!("cannot create {}: {error}", downloads.display()))
+                })?;
+                downloads
+            }
+        };
+        let out = destination(&out, manifest.name())?;
+        let sources: Vec<Multiaddr> = row
+            .sources
+            .iter()
+            .filter_map(|source| source.parse().ok())
+            .collect();
+        let view = TransferView {
+            id: uuid::Uuid::now_v7().to_string(),
+            kind: "fetch".to_owned(),
+            state: "running".to_owned(),
+            name: manifest.name().to_owned(),
+            bytes_total: manifest.size(),
+            bytes_done: 0,
+            resumed_bytes: 0,
+            bytes_transferred: 0,
+            corrupt_chunks: 0,
+            chunks_from: HashMap::new(),
+            message_id: Some(message_id.to_owned()),
+            sha256: Some(hex::encode(manifest.sha256())),
+            path: Some(out.display().to_string()),
+            error: None,
+        };
+        self.files.begin(view.clone())?;
+        self.store
+            .set_file_state(message_id, "fetching", None, None, now_ms() as i64)
+            .await?;
+        let job = FetchJob {
+            transfer: view.id.clone(),
+            message_id: message_id.to_owned(),
+            manifest,
+            sources,
+            out,
+        };
+        let node = self.clone();
+        let runtime = Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let transfer = job.transfer.clone();
+            let message_id = job.message_id.clone();
+            let outcome = fetch_blocking(&node, &runtime, job);
+            let (state, path, error) = match &outcome {
+                Ok(path) => ("done", Some(path.display().to_string()), None),
+                Err(error) => {
+                    warn!(%error, "file fetch failed");
+                    ("failed", None, Some(error.clone()))
+                }
+            };
+            let _ = runtime.block_on(node.store.set_file_state(
+                &message_id,
+                state,
+                path.as_deref(),
+                error.as_deref(),
+                now_ms() as i64,
+            ));
+            node.files.end(&transfer, outcome.map(|_| ()));
+        });
+        Ok(view)
+    }
+
+    /// A transfer started by [`NodeHandle::send_file`] or [`NodeHandle::fetch_file`] since the
+    /// node started.
+    pub fn transfer(&self, id: &str) -> Option<TransferView> {
+        self.files.transfer(id)
+    }
+
+    /// Every transfer since the node started, oldest first.
+    pub fn transfers(&self) -> Vec<TransferView> {
+        self.files.transfers()
+    }
+
+    /// The fetch state of a received file message: `{"state","path","error"}`.
+    pub async fn file_state(&self, message_id: &str) -> Option<serde_json::Value> {
+        let row = self.store.file(message_id).await.ok()??;
+        Some(serde_json::json!({
+            "state": row.state,
+            "path": row.path,
+            "error": row.error,
+        }))
+    }
+}
+
+/// Seals, caches and uploads the file, then queues its message (on a blocking thread).
+fn send_blocking(node: &NodeHandle, runtime: &Handle, job: SendJob) -> Result<(), String> {
+    let files = &node.files;
+    let cache = files.root.join("blobs");
+    let mut sealer = Sealer::new(
+        io::BufReader::with_capacity(256 * 1024, job.file),
+        DEFAULT_CHUNK_LEN,
+        &mut rand::rngs::OsRng,
+    )
+    .map_err(|error| error.to_string())?;
+    loop {
+        let mut batch = Vec::with_capacity(IN_FLIGHT);
+        while batch.len() < IN_FLIGHT {
+            match sealer
+                .next_chunk()
+                .map_err(|error| format!("reading {}: {error}", job.path.display()))?
+            {
+                Some(chunk) => {
+                    write_atomically(&cache_path(&cache, &chunk.id), &chunk.bytes, false)
+                        .map_err(|error| format!("chunk cache: {error}"))?;
+                    batch.push(chunk);
+                }
+                None => break,
+            }
+        }
+        if batch.is_empty() {
+            break;
+        }
+        let uploads = files.servers.iter().flat_map(|server| {
+            batch
+                .iter()
+                .map(move |chunk| files.put(server, &chunk.id, &chunk.bytes))
+        });
+        let results = runtime.block_on(futures::future::join_all(uploads));
+        results.into_iter().collect::<Result<Vec<()>, String>>()?;
+        let sent: u64 = batch
+            .iter()
+            .map(|chunk| chunk.bytes.len() as u64)
+            .sum::<u64>()
+            * files.servers.len() as u64;
+        let read = sealer.bytes_read();
+        files.update(&job.transfer, |view| {
+            view.bytes_done = read;
+            view.bytes_transferred += sent;
+        });
+    }
+    let mut manifest = sealer
+        .finish(&job.name)
+        .map_err(|error| error.to_string())?;
+    if matches!(manifest.mime(), "image/png" | "image/jpeg")
+        && let Ok(thumbnail) = fs::File::open(&job.path)
+            .map_err(|error| error.to_string())
+            .and_then(|file| Thumbnail::from_reader(file).map_err(|error| error.to_string()))
+    {
+        manifest = manifest.with_thumbnail(thumbnail);
+    }
+    let sha256 = hex::encode(manifest.sha256());
+    files.update(&job.transfer, |view| view.sha256 = Some(sha256));
+    // The servers first (always on), then this device (fresh bytes if a server lost a chunk).
+    let mut sources: Vec<String> = files.servers.iter().map(ToString::to_string).collect();
+    sources.extend(
+        node.info()
+            .addrs
+            .into_iter()
+            .filter(|addr| addr.contains("/p2p/") && !addr.contains("/p2p-circuit")),
+    );
+    sources.truncate(MAX_FILE_SOURCES);
+    let draft = Draft::File(FileAttachment {
+        manifest: manifest.to_bytes(),
+        sources,
+    });
+    let message = runtime
+        .block_on(node.send(&job.to, draft, None))
+        .map_err(|error| error.to_string())?;
+    files.update(&job.transfer, |view| {
+        view.message_id = Some(message.message_id)
+    });
+    Ok(())
+}
+
+/// Opens the part file and the fetcher, resuming from the record when it fits.
+fn open_fetcher(manifest: Manifest, part: &Path, record: &Path) -> io::Result<Fetcher<fs::File>> {
+    if let (Ok(bytes), true) = (fs::read(record), part.is_file()) {
+        let file = fs::File::options().read(true).write(true).open(part)?;
+        match Fetcher::resume(manifest.clone(), file, &bytes) {
+            Ok(fetcher) => return Ok(fetcher),
+            Err(error) => debug!(%error, "resume record unusable; starting over"),
+        }
+    }
+    let file = fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(part)?;
+    Ok(Fetcher::new(manifest, file))
+}
+
+/// Moves the finished part file to `out` (copying across file systems).
+fn place(part: &Path, out: &Path) -> io::Result<()> {
+    if fs::rename(part, out).is_ok() {
+        return Ok(());
+    }
+    fs::copy(part, out)?;
+    fs::File::open(out)?.sync_all()?;
+    fs::remove_file(part)
+}
+
+/// Fetches, verifies and places the file (on a blocking thread). Returns where it is.
+fn fetch_blocking(node: &NodeHandle, runtime: &Handle, job: FetchJob) -> Result<PathBuf, String> {
+    let files = &node.files;
+    let downloads = files.root.join("downloads");
+    fs::create_dir_all(&downloads).map_err(|error| format!("downloads directory: {error}"))?;
+    let part = downloads.join(format!("{}.part", job.message_id));
+    let record = downloads.join(format!("{}.progress", job.message_id));
+    if job.sources.is_empty() {
+        return Err("the message lists no source for the file's chunks".into());
+    }
+    let mut fetcher = open_fetcher(job.manifest, &part, &record)
+        .map_err(|error| format!("part file {}: {error}", part.display()))?;
+    let resumed = fetcher.bytes_verified();
+    files.update(&job.transfer, |view| {
+        view.resumed_bytes = resumed;
+        view.bytes_done = resumed;
+    });
+    // Per chunk index: which source to ask next, and how many times it was asked.
+    let mut next_source: HashMap<u32, usize> = HashMap::new();
+    let mut attempts: HashMap<u32, u32> = HashMap::new();
+    let final_error = |error: FetchError, part: &Path, record: &Path| -> String {
+        if matches!(error, FetchError::Forged { .. } | FetchError::HashMismatch) {
+            let _ = fs::remove_file(part);
+            let _ = fs::remove_file(record);
+        }
+        error.to_string()
+    };
+    loop {
+        let wanted = fetcher.next_wanted(IN_FLIGHT);
+        if wanted.is_empty() {
+            match fetcher
+                .finish()
+                .map_err(|error| final_error(error, &part, &record))?
+            {
+                Delivery::Complete => break,
+                _ => {
+                    persist(&fetcher, &record)?;
+                    continue;
+                }
+            }
+        }
+        let asks = wanted.iter().map(|chunk| {
+            let start = next_source.get(&chunk.index).copied().unwrap_or(0);
+            let sources = &job.sources;
+            async move {
+                let mut last = String::new();
+                for step in 0..sources.len() {
+                    let which = (start + step) % sources.len();
+                    match files.get(&sources[which], chunk).await {
+                        Ok(bytes) => return Ok((which, bytes)),
+                        Err(error) => {
+                            debug!(%error, source = %sources[which], "chunk fetch failed");
+                            last = format!("{}: {error}", sources[which]);
+                        }
+                    }
+                }
+                Err(last)
+            }
+        });
+        let answers = runtime.block_on(futures::future::join_all(asks));
+        let mut unavailable = false;
+        let mut dirty = false;
+        for (chunk, answer) in wanted.iter().zip(answers) {
+            let tries = attempts.entry(chunk.index).or_insert(0);
+            *tries += 1;
+            let (which, bytes) = match answer {
+                Ok(found) => found,
+                Err(error) => {
+                    if *tries >= MAX_CHUNK_ATTEMPTS / 3 {
+                        return Err(format!(
+                            "chunk {} is not available from any source (last: {error})",
+                            chunk.index
+                        ));
+                    }
+                    unavailable = true;
+                    continue;
+                }
+            };
+            let len = bytes.len() as u64;
+            let source = job.sources[which].to_string();
+            files.update(&job.transfer, |view| {
+                view.bytes_transferred += len;
+                *view.chunks_from.entry(source).or_insert(0) += 1;
+            });
+            match fetcher
+                .deliver(&chunk.id, bytes)
+                .map_err(|error| final_error(error, &part, &record))?
+            {
+                Delivery::Stored { .. } | Delivery::PartDamaged { .. } => dirty = true,
+                Delivery::Complete => {
+                    fetcher
+                        .part()
+                        .sync_all()
+                        .map_err(|error| format!("part file: {error}"))?;
+                }
+                Delivery::Corrupt { index } => {
+                    warn!(index, source = %job.sources[which], "a chunk did not hash to its id; asking the next source");
+                    next_source.insert(index, which + 1);
+                    files.update(&job.transfer, |view| view.corrupt_chunks += 1);
+                    if *tries >= MAX_CHUNK_ATTEMPTS {
+                        return Err(format!(
+                            "chunk {index} arrived damaged from every source, {tries} times"
+                        ));
+                    }
+                }
+                Delivery::Duplicate { .. } | Delivery::NotInFile => {}
+            }
+            let done = fetcher.bytes_verified();
+            files.update(&job.transfer, |view| view.bytes_done = done);
+        }
+        if fetcher.is_complete() {
+            break;
+        }
+        if dirty {
+            // The batch's chunks reach the disk before the record that lists them.
+            fetcher
+                .part()
+                .sync_data()
+                .map_err(|error| format!("part file: {error}"))?;
+            persist(&fetcher, &record)?;
+        }
+        if unavailable {
+            // Every source failed for some chunk: give them a moment before asking again.
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+    drop(fetcher);
+    place(&part, &job.out).map_err(|error| {
+        format!(
+            "cannot move the file to {}: {error} (it is complete in {})",
+            job.out.display(),
+            part.display()
+        )
+    })?;
+    let _ = fs::remove_file(&record);
+    Ok(job.out)
+}
+
+/// Replaces the resume record (temporary file, fsync, rename).
+fn persist(fetcher: &Fetcher<fs::File>, record: &Path) -> Result<(), String> {
+    write_atomically(record, &fetcher.progress().to_bytes(), true)
+        .map_err(|error| format!("resume record {}: {error}", record.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_destination_gets_the_name_then_free_numbered_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = destination(dir.path(), "photo.jpg").unwrap();
+        assert_eq!(first, dir.path().join("photo.jpg"));
+        fs::write(&first, b"x").unwrap();
+        assert_eq!(
+            destination(dir.path(), "photo.jpg").unwrap(),
+            dir.path().join("photo (1).jpg")
+        );
+        fs::write(dir.path().join("notes"), b"x").unwrap();
+        assert_eq!(
+            destination(dir.path(), "notes").unwrap(),
+            dir.path().join("notes (1)")
+        );
+    }
+
+    #[test]
+    fn a_file_destination_must_be_new_absolute_and_in_an_existing_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let new = dir.path().join("new.bin");
+        assert_eq!(destination(&new, "x").unwrap(), new);
+        fs::write(&new, b"x").unwrap();
+        let exists = destination(&new, "x").unwrap_err().to_string();
+        assert!(exists.contains("already exists"), "{exists}");
+        let orphan = destination(&dir.path().join("no/such/dir/f"), "x")
+            .unwrap_err()
+            .to_string();
+        assert!(orphan.contains("does not exist"), "{orphan}");
+        let relative = destination(Path::new("relative/f"), "x")
+            .unwrap_err()
+            .to_string();
+        assert!(relative.contains("absolute"), "{relative}");
+    }
+
+    #[test]
+    fn old_cached_chunks_are_purged_and_fresh_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("blobs");
+        let old = cache_path(&cache, &ChunkId([1; 32]));
+        let fresh = cache_path(&cache, &ChunkId([2; 32]));
+        write_atomically(&old, b"old", false).unwrap();
+        write_atomically(&fresh, b"fresh", false).unwrap();
+        fs::File::options()
+            .append(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(SystemTime::now() - CACHE_TTL - Duration::from_secs(60))
+            .unwrap();
+        assert_eq!(purge_cache(dir.path()), 1);
+        assert!(!old.exists());
+        assert!(fresh.exists());
+    }
+}
