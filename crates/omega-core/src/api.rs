@@ -34,8 +34,8 @@ use crate::kinds::{Change, Draft};
 use crate::web::{self, SessionRef, WebSessions};
 use crate::{NodeError, NodeHandle};
 
-mod groups;
 mod files;
+mod groups;
 mod qr;
 
 /// Largest request body the API accepts (pictures sent to `POST /v1/contacts/scan`:

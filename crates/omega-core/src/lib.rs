@@ -17,8 +17,8 @@ pub mod api;
 pub mod datadir;
 pub mod delivery;
 mod engine;
-mod groups;
 pub mod files;
+mod groups;
 mod inbound;
 pub mod kinds;
 mod mailbox_client;
@@ -32,8 +32,8 @@ pub mod web;
 use std::path::PathBuf;
 
 pub use datadir::{ApiInfo, DataDir, PublicInfo};
-pub use groups::{GroupChange, GroupSessions, InboundSessionView};
 pub use files::TransferView;
+pub use groups::{GroupChange, GroupSessions, InboundSessionView};
 pub use model::{ContactView, ConversationView, MessageView, NodeEvent, StatsSnapshot};
 pub use node::{Node, NodeConfig, NodeHandle};
 

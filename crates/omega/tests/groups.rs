@@ -326,7 +326,11 @@ fn start_node_alone(dir: &Path) -> Process {
 
 /// Runs a plain `omega ARGS --json` command on `dir`'s node.
 fn cli(dir: &Path, args: &[&str]) -> Result<Value, String> {
-    let output = omega(dir).arg("--json").args(args).output().expect("run omega");
+    let output = omega(dir)
+        .arg("--json")
+        .args(args)
+        .output()
+        .expect("run omega");
     if output.status.success() {
         Ok(serde_json::from_slice(&output.stdout).expect("json"))
     } else {
@@ -354,7 +358,9 @@ fn reactions_edits_and_deletes_travel_in_a_group_and_only_authors_edit() {
     add_contact(&alice, bob_node.started["card"].as_str().unwrap(), "bob");
     add_contact(&bob, alice_node.started["card"].as_str().unwrap(), "alice");
     group(&alice, &["create", "club", "--members", "bob"]).expect("create");
-    wait_for("bob learns the group", || group(&bob, &["show", "club"]).is_ok());
+    wait_for("bob learns the group", || {
+        group(&bob, &["show", "club"]).is_ok()
+    });
 
     let sent = group(&alice, &["send", "club", "primeira versão"]).expect("send");
     let id = sent["message_id"].as_str().unwrap().to_owned();
