@@ -473,6 +473,11 @@ pub fn arrived(content: &v1::Content, sender: &UserKey) -> Result<Arrived, Strin
             author: Direction::In,
         })),
         Some(v1::content::Body::Receipt(_)) => Err("a receipt is not a message".into()),
+        Some(
+            v1::content::Body::DeviceList(_)
+            | v1::content::Body::SentCopy(_)
+            | v1::content::Body::Backfill(_),
+        ) => Err("a device content is not a message".into()),
         None => Err("empty content".into()),
     }
 }

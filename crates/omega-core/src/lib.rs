@@ -16,8 +16,10 @@
 pub mod api;
 pub mod datadir;
 pub mod delivery;
+pub mod devices;
 mod engine;
 mod inbound;
+pub mod join;
 pub mod kinds;
 mod mailbox_client;
 pub mod model;

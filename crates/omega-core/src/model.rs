@@ -246,6 +246,8 @@ pub struct Stats {
     pub mailbox_syncs: AtomicU64,
     pub mailbox_deposits: AtomicU64,
     pub records_published: AtomicU64,
+    pub links_completed: AtomicU64,
+    pub links_refused: AtomicU64,
 }
 
 /// A copy of [`Stats`] for display.
@@ -266,6 +268,12 @@ pub struct StatsSnapshot {
     pub mailbox_deposits: u64,
     /// Times our signed peer record was stored in the DHT.
     pub records_published: u64,
+    /// New devices linked to this user by this device.
+    #[serde(default)]
+    pub links_completed: u64,
+    /// Link claims refused (wrong, reused or expired secret, no offer).
+    #[serde(default)]
+    pub links_refused: u64,
 }
 
 impl Stats {
@@ -287,6 +295,8 @@ impl Stats {
             mailbox_syncs,
             mailbox_deposits,
             records_published,
+            links_completed,
+            links_refused,
         } = self;
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         StatsSnapshot {
@@ -302,6 +312,8 @@ impl Stats {
             mailbox_syncs: get(mailbox_syncs),
             mailbox_deposits: get(mailbox_deposits),
             records_published: get(records_published),
+            links_completed: get(links_completed),
+            links_refused: get(links_refused),
         }
     }
 }

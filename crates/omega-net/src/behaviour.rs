@@ -31,6 +31,7 @@ pub(crate) struct Behaviour {
     pub(crate) msg: request_response::Behaviour<FrameCodec>,
     pub(crate) keys: request_response::Behaviour<FrameCodec>,
     pub(crate) mailbox: request_response::Behaviour<FrameCodec>,
+    pub(crate) link: request_response::Behaviour<FrameCodec>,
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
     pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
@@ -94,6 +95,7 @@ impl Behaviour {
             msg: request_response(Protocol::Msg),
             keys: request_response(Protocol::Keys),
             mailbox: request_response(Protocol::Mailbox),
+            link: request_response(Protocol::Link),
             identify,
             ping: ping::Behaviour::default(),
             mdns: Toggle::from(mdns),
@@ -137,6 +139,7 @@ impl Behaviour {
             Protocol::Msg => &mut self.msg,
             Protocol::Keys => &mut self.keys,
             Protocol::Mailbox => &mut self.mailbox,
+            Protocol::Link => &mut self.link,
         }
     }
 

@@ -4,7 +4,7 @@ use std::{fmt, sync::Arc, time::Duration};
 
 use libp2p::{Multiaddr, identity::Keypair};
 
-use crate::protocol::{KEYS_PROTOCOL, MAILBOX_PROTOCOL, MSG_PROTOCOL};
+use crate::protocol::{KEYS_PROTOCOL, LINK_PROTOCOL, MAILBOX_PROTOCOL, MSG_PROTOCOL};
 #[cfg(doc)]
 use crate::{NetEvent, RequestError, Responder};
 
@@ -96,8 +96,10 @@ impl Config {
     pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024;
     /// Default response size limit of [`Protocol::Mailbox`].
     pub const DEFAULT_MAILBOX_MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
-    /// What a device answers: direct messages and key requests.
-    pub const DEVICE_PROTOCOLS: [Protocol; 2] = [Protocol::Msg, Protocol::Keys];
+    /// What a device answers: direct messages, key requests and link claims.
+    pub const DEVICE_PROTOCOLS: [Protocol; 3] = [Protocol::Msg, Protocol::Keys, Protocol::Link];
+    /// Response size limit of [`Protocol::Link`].
+    pub const LINK_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
     /// Default idle connection timeout.
     pub const DEFAULT_IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
     /// Default lifetime of a published DHT record.
@@ -140,6 +142,8 @@ impl Config {
         match protocol {
             Protocol::Msg | Protocol::Keys => self.max_response_bytes,
             Protocol::Mailbox => self.mailbox_max_response_bytes,
+            // The link payload carries the contacts' cards.
+            Protocol::Link => Self::LINK_MAX_RESPONSE_BYTES,
         }
     }
 
@@ -227,11 +231,18 @@ pub enum Protocol {
     Keys,
     /// `/omega/mailbox/1`: deposit, fetch and acknowledge envelopes on a mailbox server.
     Mailbox,
+    /// `/omega/link/1`: a new device claims a link offer of an existing device of its user.
+    Link,
 }
 
 impl Protocol {
     /// Every protocol, in declaration order.
-    pub const ALL: [Protocol; 3] = [Protocol::Msg, Protocol::Keys, Protocol::Mailbox];
+    pub const ALL: [Protocol; 4] = [
+        Protocol::Msg,
+        Protocol::Keys,
+        Protocol::Mailbox,
+        Protocol::Link,
+    ];
 
     /// The protocol name negotiated on the wire.
     pub const fn as_str(self) -> &'static str {
@@ -239,6 +250,7 @@ impl Protocol {
             Protocol::Msg => MSG_PROTOCOL,
             Protocol::Keys => KEYS_PROTOCOL,
             Protocol::Mailbox => MAILBOX_PROTOCOL,
+            Protocol::Link => LINK_PROTOCOL,
         }
     }
 }

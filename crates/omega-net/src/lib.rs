@@ -80,5 +80,8 @@ pub use crate::{
     driver::{MAX_PENDING_QUERIES, MAX_PENDING_REQUESTS, start},
     error::{RequestError, StartError},
     handle::{NetEvent, NetHandle, Responder},
-    protocol::{IDENTIFY_PROTOCOL, KAD_PROTOCOL, KEYS_PROTOCOL, MAILBOX_PROTOCOL, MSG_PROTOCOL},
+    protocol::{
+        IDENTIFY_PROTOCOL, KAD_PROTOCOL, KEYS_PROTOCOL, LINK_PROTOCOL, MAILBOX_PROTOCOL,
+        MSG_PROTOCOL,
+    },
 };

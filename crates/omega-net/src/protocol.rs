@@ -24,6 +24,8 @@ pub const MSG_PROTOCOL: &str = "/omega/msg/1";
 pub const KEYS_PROTOCOL: &str = "/omega/keys/1";
 /// Protocol name of the mailbox (store-and-forward server) exchange.
 pub const MAILBOX_PROTOCOL: &str = "/omega/mailbox/1";
+/// Protocol name of device linking (a new device joins its user).
+pub const LINK_PROTOCOL: &str = "/omega/link/1";
 /// Protocol version advertised through identify.
 pub const IDENTIFY_PROTOCOL: &str = "/omega/id/1.0.0";
 /// Protocol name of our Kademlia DHT (kept apart from the public IPFS DHT).

@@ -13,6 +13,7 @@ pub(crate) const NODE_SQLITE: &[&str] = &[
     include_str!("../migrations/0002_contact_mailboxes.sql"),
     include_str!("../migrations/0003_search.sql"),
     include_str!("../migrations/0004_message_kinds.sql"),
+    include_str!("../migrations/0007_devices.sql"),
 ];
 
 /// The server's store on SQLite ([`crate::server::SqliteServerStore`]).

@@ -389,6 +389,9 @@ impl Driver {
             SwarmEvent::Behaviour(BehaviourEvent::Mailbox(event)) => {
                 self.on_request_response(Protocol::Mailbox, event)
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Link(event)) => {
+                self.on_request_response(Protocol::Link, event)
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(event)) => self.on_identify(event),
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(event)) => self.on_mdns(event),
             SwarmEvent::Behaviour(BehaviourEvent::Ping(event)) => match event.result {
