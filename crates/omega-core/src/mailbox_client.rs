@@ -52,6 +52,8 @@ impl MailboxClient {
                     failures = failures.saturating_add(1);
                     if matches!(&failure, MailboxFailure::Refused { code, .. } if code == "unauthorized" || code == "unknown_device")
                     {
+                        // Also what a revoked device hears: its user's list no longer names it.
+                        crate::model::Stats::bump(&self.stats.mailbox_refused);
                         session = None;
                         published = false;
                     }

@@ -248,6 +248,7 @@ pub struct Stats {
     pub records_published: AtomicU64,
     pub links_completed: AtomicU64,
     pub links_refused: AtomicU64,
+    pub mailbox_refused: AtomicU64,
 }
 
 /// A copy of [`Stats`] for display.
@@ -274,6 +275,9 @@ pub struct StatsSnapshot {
     /// Link claims refused (wrong, reused or expired secret, no offer).
     #[serde(default)]
     pub links_refused: u64,
+    /// Times the home mailbox refused this device (`unauthorized`, `unknown_device`: e.g. revoked).
+    #[serde(default)]
+    pub mailbox_refused: u64,
 }
 
 impl Stats {
@@ -297,6 +301,7 @@ impl Stats {
             records_published,
             links_completed,
             links_refused,
+            mailbox_refused,
         } = self;
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         StatsSnapshot {
@@ -314,6 +319,7 @@ impl Stats {
             records_published: get(records_published),
             links_completed: get(links_completed),
             links_refused: get(links_refused),
+            mailbox_refused: get(mailbox_refused),
         }
     }
 }

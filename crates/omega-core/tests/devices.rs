@@ -213,6 +213,69 @@ async fn a_linked_device_gets_history_new_messages_and_my_sent_messages_until_re
     bob_node.shutdown(&bob.data_dir).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_revoked_device_cannot_fetch_its_mailbox() {
+    let server_dir = tempfile::tempdir().unwrap();
+    let store = omega_store::server::SqliteServerStore::open(&server_dir.path().join("server.db"))
+        .await
+        .unwrap();
+    let server = omega_server::Server::start(
+        omega_server::ServerConfig::new(
+            libp2p::identity::Keypair::generate_ed25519(),
+            vec![common::ANY_LOOPBACK_PORT.parse().unwrap()],
+        ),
+        store,
+    )
+    .await
+    .expect("server");
+    let mailbox: libp2p::Multiaddr = server.listen_addrs()[0]
+        .clone()
+        .with_p2p(server.peer_id())
+        .unwrap();
+    let with_mailbox = |data_dir: &DataDir| {
+        let mut config = alice_config(data_dir);
+        config.mailbox = Some(mailbox.clone());
+        config.mailbox_poll = Duration::from_millis(100);
+        config
+    };
+
+    let alice = Identity::create("Alice").await;
+    let first = omega_core::Node::start(with_mailbox(&alice.data_dir))
+        .await
+        .unwrap();
+    let a = first.handle();
+    let offer = a.link_device().await.unwrap();
+    let dir = new_dir();
+    let joined = link(&offer.uri, &dir).await.expect("join");
+    assert_eq!(joined.mailboxes, vec![mailbox.to_string()]);
+    let second = omega_core::Node::start(with_mailbox(&dir.data_dir))
+        .await
+        .unwrap();
+    let a2 = second.handle();
+    eventually(&a2, "the linked device syncs with the mailbox", || async {
+        a2.stats().mailbox_syncs > 0
+    })
+    .await;
+    assert_eq!(a2.stats().mailbox_refused, 0);
+
+    a.revoke_device(&joined.public.device_id).await.unwrap();
+    eventually(&a2, "the mailbox refuses the revoked device", || async {
+        a2.stats().mailbox_refused > 0
+    })
+    .await;
+    // The device still listed keeps syncing.
+    let before = a.stats().mailbox_syncs;
+    eventually(&a, "the remaining device keeps syncing", || async {
+        a.stats().mailbox_syncs > before
+    })
+    .await;
+    assert_eq!(a.stats().mailbox_refused, 0);
+
+    second.shutdown(&dir.data_dir).await;
+    first.shutdown(&alice.data_dir).await;
+    server.shutdown().await;
+}
+
 fn alice_config(data_dir: &DataDir) -> omega_core::NodeConfig {
     let mut config = omega_core::NodeConfig::new(
         data_dir.clone(),
