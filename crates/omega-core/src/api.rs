@@ -133,6 +133,9 @@ pub fn router(
         .route("/v1/conversations", get(conversations))
         .route("/v1/conversations/{name}/read", post(mark_read))
         .route("/v1/events", get(events))
+        .route("/v1/devices", get(devices))
+        .route("/v1/devices/link", post(link_device))
+        .route("/v1/devices/{device}/revoke", post(revoke_device))
         .route("/v1/web/login-codes", post(login_code))
         .route("/v1/web/session", get(web_session))
         .route("/v1/web/logout", post(logout))
@@ -658,6 +661,37 @@ async fn message(
     let timeout = Duration::from_millis(query.timeout_ms.unwrap_or(30_000).min(300_000));
     let message = state.node.wait_for_status(&id, wanted, timeout).await?;
     Ok(Json(message).into_response())
+}
+
+/// Linking and revoking devices hand out or take away the whole identity: only the API token
+/// (the CLI on this machine) may, never a browser session.
+fn token_only(auth: &Auth) -> Result<(), ApiError> {
+    match auth {
+        Auth::Token => Ok(()),
+        Auth::Session(_) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "devices are linked and revoked from the command line (omega device)",
+        )),
+    }
+}
+
+async fn devices(State(state): State<AppState>) -> ApiResult {
+    Ok(Json(state.node.devices().await?).into_response())
+}
+
+async fn link_device(State(state): State<AppState>, Extension(auth): Extension<Auth>) -> ApiResult {
+    token_only(&auth)?;
+    Ok(Json(state.node.link_device().await?).into_response())
+}
+
+async fn revoke_device(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(device): Path<String>,
+) -> ApiResult {
+    token_only(&auth)?;
+    Ok(Json(state.node.revoke_device(&device).await?).into_response())
 }
 
 async fn mark_read(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult {

@@ -142,6 +142,83 @@ impl DataDir {
         Ok(public)
     }
 
+    /// Creates this directory for a device that joined an existing user (see [`crate::join`]):
+    /// the user secret and device list it was given, its own keys, the user's contacts, and
+    /// where the existing device listens.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn init_linked(
+        &self,
+        name: &str,
+        passphrase: &[u8],
+        secrets: &KeystoreSecrets,
+        account: &DeviceAccount,
+        devices: &VerifiedDeviceList,
+        contacts: &[v1::LinkContact],
+        inviter: (libp2p::PeerId, &[String]),
+        now_ms: u64,
+    ) -> Result<PublicInfo, OpenError> {
+        validate_name(name)?;
+        if self.is_initialized() {
+            return Err(OpenError::AlreadyInitialized {
+                dir: self.root.clone(),
+            });
+        }
+        fs::create_dir_all(&self.root).map_err(|source| OpenError::Io {
+            path: self.root.clone(),
+            source,
+        })?;
+        restrict_dir(&self.root);
+        let store = Store::open(&self.path(DATABASE_FILE)).await?;
+        store
+            .create_identity(&IdentityRow {
+                user_key: devices.user.as_bytes().to_vec(),
+                name: name.to_owned(),
+                account_pickle: account.pickle(&secrets.store_key),
+                device_list: devices.signed.encode_to_vec(),
+                created_ms: now_ms as i64,
+            })
+            .await?;
+        for contact in contacts {
+            let Some(card) = contact.card.as_ref() else {
+                continue;
+            };
+            let Some(signed) = card.devices.as_ref() else {
+                continue;
+            };
+            let Ok(list) = verify_device_list(signed, None) else {
+                continue;
+            };
+            if list.user == devices.user {
+                continue;
+            }
+            let alias = contact.alias.trim();
+            store
+                .upsert_contact(&omega_store::ContactRow {
+                    user_key: list.user.as_bytes().to_vec(),
+                    user_id: list.user.user_id(),
+                    alias: (!alias.is_empty()).then(|| alias.to_owned()),
+                    name: card.name.chars().take(64).collect(),
+                    device_list: signed.encode_to_vec(),
+                    device_list_version: list.version as i64,
+                    addrs: card.addrs.iter().take(16).cloned().collect(),
+                    mailboxes: card.mailboxes.iter().take(16).cloned().collect(),
+                    verified: contact.verified,
+                    added_ms: now_ms as i64,
+                })
+                .await?;
+        }
+        let (peer, addrs) = inviter;
+        store.set_own_device_addrs(&peer.to_bytes(), addrs).await?;
+        store.close().await;
+        let mut rng = rand::rngs::OsRng;
+        let sealed = omega_crypto::keystore::seal(secrets, passphrase, &mut rng)
+            .map_err(|error| OpenError::Keystore(error.to_string()))?;
+        write_private(&self.path(KEYSTORE_FILE), &sealed)?;
+        let public = public_info(name, devices, account, Vec::new(), Vec::new());
+        self.write_public(&public)?;
+        Ok(public)
+    }
+
     /// Opens the identity with its passphrase. A wrong passphrase is [`OpenError::WrongPassphrase`].
     pub async fn open(&self, passphrase: &[u8]) -> Result<Opened, OpenError> {
         let keystore_path = self.path(KEYSTORE_FILE);

@@ -97,6 +97,19 @@ pub(crate) enum Command {
         limit: i64,
         reply: oneshot::Sender<Result<Vec<MessageView>, NodeError>>,
     },
+    /// Start waiting for one new device of this user (`omega device link`).
+    OfferLink {
+        reply: oneshot::Sender<Result<crate::devices::LinkView, NodeError>>,
+    },
+    /// My device list.
+    Devices {
+        reply: oneshot::Sender<Vec<crate::devices::DeviceView>>,
+    },
+    /// Remove a device (by id prefix or name) from my device list.
+    Revoke {
+        device: String,
+        reply: oneshot::Sender<Result<Vec<crate::devices::DeviceView>, NodeError>>,
+    },
     /// Envelopes fetched from the home mailbox, in order. Replies with the message ids that are
     /// finished (stored, duplicate or refused for good) and may be deleted from the mailbox.
     FromMailbox {
@@ -160,8 +173,6 @@ pub(crate) struct Engine {
     pub account: DeviceAccount,
     pub store_key: Zeroizing<[u8; 32]>,
     pub me: UserKey,
-    /// The user key: it signs group operations.
-    pub identity: omega_crypto::UserIdentity,
     /// Every group this device knows, by id.
     pub groups: HashMap<[u8; 32], omega_groups::GroupLog>,
     pub my_devices: VerifiedDeviceList,
@@ -178,6 +189,14 @@ pub(crate) struct Engine {
     pub dht: bool,
     /// When our peer record is due for (re)publication.
     pub republish_at: Option<Instant>,
+    /// The user identity (shared by my devices): signs my device list and group operations.
+    pub user: omega_crypto::UserIdentity,
+    /// The link offer waiting for a new device's claim (`omega device link`).
+    pub link_offer: Option<omega_crypto::link::LinkOffer>,
+    /// My current signed device list, for the mailbox client (which publishes it).
+    pub devices_watch: tokio::sync::watch::Sender<v1::SignedDeviceList>,
+    /// Where my other devices were last seen.
+    pub own_addrs: HashMap<PeerId, Vec<Multiaddr>>,
 }
 
 /// How often expired disappearing messages are looked for.
@@ -229,6 +248,7 @@ impl Engine {
         for contact in self.store.contacts().await? {
             self.remember_contact(&contact);
         }
+        self.load_own_devices().await;
         for row in self.store.pending_outbox().await? {
             if let Ok(device) = <DeviceKey>::try_from(row.peer_device.as_slice()) {
                 self.outbox.insert(device, row.seq);
@@ -239,6 +259,9 @@ impl Engine {
             .keys()
             .filter_map(|peer| {
                 let (user, _) = self.peer_ids.get(peer)?;
+                if *user == self.me {
+                    return Some((*peer, self.own_addrs.get(peer)?.clone()));
+                }
                 Some((*peer, self.peers.get(user)?.addrs_of(peer)))
             })
             .collect();
@@ -281,6 +304,9 @@ impl Engine {
     }
 
     pub(crate) async fn peer_info(&mut self, user: &UserKey) -> Option<PeerInfo> {
+        if *user == self.me {
+            return Some(self.own_info());
+        }
         if let Some(info) = self.peers.get(user) {
             return Some(info.clone());
         }
@@ -307,6 +333,15 @@ impl Engine {
                 let _ = reply.send(self.change_message(peer, target, change).await);
             }
 
+            Command::OfferLink { reply } => {
+                let _ = reply.send(self.offer_link().await);
+            }
+            Command::Devices { reply } => {
+                let _ = reply.send(self.device_views());
+            }
+            Command::Revoke { device, reply } => {
+                let _ = reply.send(self.revoke(&device).await);
+            }
             Command::MarkRead { peer, reply } => {
                 let _ = reply.send(self.mark_read(peer).await);
             }
@@ -477,7 +512,9 @@ impl Engine {
             u64::try_from(timer).unwrap_or(0),
         )?;
         let message_id = uuid::Uuid::now_v7();
-        let outbox = Self::outbox_rows(&info, &to, message_id.as_bytes(), &content.encode_to_vec());
+        let encoded = content.encode_to_vec();
+        let mut outbox = Self::outbox_rows(&info, &to, message_id.as_bytes(), &encoded);
+        outbox.extend(self.sent_copy_rows(&to, message_id.as_bytes(), &encoded));
         let now = now_ms() as i64;
         let mut meta = item.meta;
         if content.expires_in_ms > 0 {
@@ -525,12 +562,9 @@ impl Engine {
             })?;
         let (content, local) = kinds::change(&change, &target, &self.me)?;
         let envelope_id = uuid::Uuid::now_v7();
-        let outbox = Self::outbox_rows(
-            &info,
-            &peer,
-            envelope_id.as_bytes(),
-            &content.encode_to_vec(),
-        );
+        let encoded = content.encode_to_vec();
+        let mut outbox = Self::outbox_rows(&info, &peer, envelope_id.as_bytes(), &encoded);
+        outbox.extend(self.sent_copy_rows(&peer, envelope_id.as_bytes(), &encoded));
         let (changed, queued) = self
             .store
             .change_message(peer.as_bytes(), &local, &outbox, now_ms() as i64)
@@ -655,6 +689,10 @@ impl Engine {
                 Protocol::Blob => {
                     crate::files::serve(self.public.data_dir.root().to_path_buf(), body, responder)
                 }
+                Protocol::Link => {
+                    let response = self.handle_link_request(peer, &body).await;
+                    responder.respond(response);
+                }
                 #[allow(unreachable_patterns)]
                 _ => debug!(%peer, "request on an unknown protocol"),
             },
@@ -697,6 +735,9 @@ impl Engine {
         let Some((user, _)) = self.peer_ids.get(&peer).copied() else {
             return;
         };
+        if user == self.me {
+            return self.learn_own_addrs(peer, addrs).await;
+        }
         let Some(info) = self.peers.get_mut(&user) else {
             return;
         };
@@ -732,7 +773,7 @@ const REPUBLISH_EVERY: std::time::Duration = std::time::Duration::from_secs(300)
 
 impl Engine {
     /// Our current addresses, as full multiaddrs.
-    async fn full_listen_addrs(&self) -> Vec<String> {
+    pub(crate) async fn full_listen_addrs(&self) -> Vec<String> {
         let peer = self.net.local_peer_id();
         self.net
             .listen_addrs()
@@ -743,7 +784,7 @@ impl Engine {
     }
 
     /// Rewrites our card (API, `public.json`) with the addresses we listen on now.
-    async fn refresh_card(&mut self) {
+    pub(crate) async fn refresh_card(&mut self) {
         let addrs = self.full_listen_addrs().await;
         let public = crate::datadir::public_info(
             &self.public.name,

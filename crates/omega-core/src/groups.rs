@@ -155,14 +155,8 @@ impl Engine {
             }
             roles.insert(user, Role::Member);
         }
-        let log = GroupLog::create(
-            &self.identity,
-            &name,
-            roles,
-            now_ms(),
-            &mut rand::rngs::OsRng,
-        )
-        .map_err(|error| NodeError::InvalidInput(error.to_string()))?;
+        let log = GroupLog::create(&self.user, &name, roles, now_ms(), &mut rand::rngs::OsRng)
+            .map_err(|error| NodeError::InvalidInput(error.to_string()))?;
         let id = id_bytes(&log.group_id());
         self.store
             .save_group(&id, &log.genesis().to_bytes(), &[], now_ms() as i64)
@@ -205,7 +199,7 @@ impl Engine {
             name: String::new(),
         })?;
         let op = log
-            .create_op(&self.identity, kind, now_ms())
+            .create_op(&self.user, kind, now_ms())
             .map_err(|error| NodeError::InvalidInput(error.to_string()))?;
         let hash = op.hash();
         match log.apply(op.clone()) {

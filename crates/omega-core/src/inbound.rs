@@ -14,6 +14,7 @@ use omega_store::{
 };
 use tracing::{debug, warn};
 
+use crate::devices::DeviceContent;
 use crate::engine::{Engine, receipt_rows};
 use crate::model::{MessageView, NodeEvent, Stats};
 use crate::{kinds, now_ms};
@@ -97,7 +98,39 @@ impl Engine {
             },
             None => None,
         };
+        // My own devices are bound through my current list only (a newer attached list of mine
+        // is adopted when it still lists this device); this device never talks to itself.
+        if sender == self.me {
+            if let Some(attached) = attached.as_ref()
+                && attached.version > self.my_devices.version
+                && attached
+                    .device_by_ed25519(&self.account.ed25519())
+                    .is_some()
+                && let Err(error) = self.adopt_own_list(attached.clone()).await
+            {
+                warn!(%error, "could not adopt my newer device list");
+                return None;
+            }
+            if envelope.sender_device == self.account.ed25519()
+                || self
+                    .my_devices
+                    .device_by_ed25519(&envelope.sender_device)
+                    .is_none()
+            {
+                return self.refuse(
+                    &stats.refused_unknown_device,
+                    &id,
+                    "not a device of my current device list",
+                );
+            }
+        }
         let known = self.peer_info(&sender).await.map(|info| info.devices);
+        let known = if sender == self.me {
+            Some(self.my_devices.clone())
+        } else {
+            known
+        };
+        let attached = if sender == self.me { None } else { attached };
         let devices = match (known, attached) {
             (Some(known), Some(attached)) if attached.version > known.version => attached,
             (Some(known), _) => known,
@@ -155,8 +188,38 @@ impl Engine {
             }
         };
 
+        // Device contents (list updates, sent copies, backfill) are applied here.
+        let device_content = match &content.body {
+            Some(
+                body @ (v1::content::Body::DeviceList(_)
+                | v1::content::Body::SentCopy(_)
+                | v1::content::Body::Backfill(_)),
+            ) => match self.apply_device_content(&sender, body).await {
+                Ok(applied) => Some(applied),
+                Err(reason) => {
+                    if account_changed {
+                        self.reload_account().await;
+                    }
+                    return self.refuse(&stats.refused_malformed, &id, &reason);
+                }
+            },
+            _ if sender == self.me => {
+                if account_changed {
+                    self.reload_account().await;
+                }
+                return self.refuse(
+                    &stats.refused_malformed,
+                    &id,
+                    "my own devices send only device contents",
+                );
+            }
+            _ => None,
+        };
+
         // A first message from someone not in our contacts: remember them (as a message request).
-        if let Err(error) = self.remember_sender(&sender, &devices).await {
+        if sender != self.me
+            && let Err(error) = self.remember_sender(&sender, &devices).await
+        {
             warn!(%error, "could not record the sender");
         }
 
@@ -175,6 +238,69 @@ impl Engine {
             outbox: Vec::new(),
             change: None,
         };
+        let mut sent_item = None;
+        match device_content {
+            None | Some(DeviceContent::Done) => {}
+            Some(DeviceContent::ContactList { list, addrs }) => {
+                if let Err(error) = self.adopt_contact_list(&sender, &list, &addrs).await {
+                    warn!(%error, "could not store a contact's device list");
+                    return None;
+                }
+            }
+            Some(DeviceContent::SentItem {
+                peer,
+                timer_ms,
+                message,
+            }) => {
+                if let Some(ms) = timer_ms
+                    && let Err(error) = self
+                        .store
+                        .change_message(
+                            peer.as_bytes(),
+                            &MessageChange::Timer { ms },
+                            &[],
+                            now_ms() as i64,
+                        )
+                        .await
+                {
+                    warn!(%error, "could not apply my timer change");
+                    return None;
+                }
+                match self
+                    .store
+                    .message_in(peer.as_bytes(), &message.message_id)
+                    .await
+                {
+                    Ok(Some(_)) => {}
+                    Ok(None) => {
+                        sent_item = Some(peer);
+                        commit.message = Some(message);
+                    }
+                    Err(error) => {
+                        warn!(%error, "store unavailable");
+                        return None;
+                    }
+                }
+            }
+            Some(DeviceContent::SentChange { peer, change }) => {
+                match self
+                    .store
+                    .change_message(peer.as_bytes(), &change, &[], now_ms() as i64)
+                    .await
+                {
+                    Ok((Some(target), _)) => {
+                        if let Ok(message) = self.view_of(&peer, &target).await {
+                            let _ = self.events.send(NodeEvent::Updated { message });
+                        }
+                    }
+                    Ok((None, _)) => {}
+                    Err(error) => {
+                        warn!(%error, "could not apply my change");
+                        return None;
+                    }
+                }
+            }
+        }
         match &content.body {
             Some(v1::content::Body::Receipt(_)) | None => {}
             // Group traffic is handled (idempotently) before the envelope is committed; a
@@ -192,6 +318,11 @@ impl Engine {
             Some(v1::content::Body::GroupMessage(bytes)) => {
                 self.on_group_message(bytes, None).await;
             }
+            Some(
+                v1::content::Body::DeviceList(_)
+                | v1::content::Body::SentCopy(_)
+                | v1::content::Body::Backfill(_),
+            ) => {}
             Some(_) => match kinds::arrived(&content, &sender) {
                 Err(reason) => return self.refuse(&stats.refused_malformed, &id, &reason),
                 Ok(kinds::Arrived::Change(change)) => commit.change = Some(change),
@@ -302,7 +433,8 @@ impl Engine {
                 if let Some(message) = &commit.message
                     && let Ok(Some(row)) = self.store.message(&message.message_id).await
                 {
-                    let name = self.peers.get(&sender).map(|info| info.name.clone());
+                    let conversation = sent_item.unwrap_or(sender);
+                    let name = self.peers.get(&conversation).map(|info| info.name.clone());
                     let _ = self.events.send(NodeEvent::Message {
                         message: MessageView::new(&row, &self.me, name),
                     });
@@ -344,6 +476,33 @@ impl Engine {
             added_ms: now_ms() as i64,
         };
         self.store.upsert_contact(&contact).await?;
+        self.peers.remove(sender);
+        self.peer_info(sender).await;
+        Ok(())
+    }
+
+    /// A contact told us its newer device list (and where its devices are).
+    async fn adopt_contact_list(
+        &mut self,
+        sender: &UserKey,
+        list: &VerifiedDeviceList,
+        addrs: &[String],
+    ) -> Result<(), omega_store::StoreError> {
+        self.remember_sender(sender, list).await?;
+        let Some(contact) = self.store.contact(sender.as_bytes()).await? else {
+            return Ok(());
+        };
+        let mut merged = contact.addrs.clone();
+        for addr in addrs.iter().take(omega_crypto::card::MAX_CARD_ADDRS) {
+            if addr.parse::<libp2p::Multiaddr>().is_ok() && !merged.contains(addr) {
+                merged.push(addr.clone());
+            }
+        }
+        if merged != contact.addrs {
+            self.store
+                .set_contact_addrs(sender.as_bytes(), &merged)
+                .await?;
+        }
         self.peers.remove(sender);
         self.peer_info(sender).await;
         Ok(())

@@ -543,6 +543,11 @@ pub fn arrived(content: &v1::Content, sender: &UserKey) -> Result<Arrived, Strin
             | v1::content::Body::GroupKey(_)
             | v1::content::Body::GroupMessage(_),
         ) => Err("group traffic is not a conversation item".into()),
+        Some(
+            v1::content::Body::DeviceList(_)
+            | v1::content::Body::SentCopy(_)
+            | v1::content::Body::Backfill(_),
+        ) => Err("a device content is not a message".into()),
         None => Err("empty content".into()),
     }
 }

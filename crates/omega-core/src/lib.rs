@@ -16,10 +16,12 @@
 pub mod api;
 pub mod datadir;
 pub mod delivery;
+pub mod devices;
 mod engine;
 pub mod files;
 mod groups;
 mod inbound;
+pub mod join;
 pub mod kinds;
 mod mailbox_client;
 pub mod model;

@@ -24,7 +24,8 @@ pub(crate) struct MailboxClient {
     pub net: NetHandle,
     pub server: (PeerId, Vec<Multiaddr>),
     pub commands: mpsc::Sender<Command>,
-    pub devices: v1::SignedDeviceList,
+    /// My current device list (republished whenever it changes).
+    pub devices: watch::Receiver<v1::SignedDeviceList>,
     pub poll: Duration,
     pub kick: mpsc::Receiver<()>,
     pub stop: watch::Receiver<bool>,
@@ -51,6 +52,8 @@ impl MailboxClient {
                     failures = failures.saturating_add(1);
                     if matches!(&failure, MailboxFailure::Refused { code, .. } if code == "unauthorized" || code == "unknown_device")
                     {
+                        // Also what a revoked device hears: its user's list no longer names it.
+                        crate::model::Stats::bump(&self.stats.mailbox_refused);
                         session = None;
                         published = false;
                     }
@@ -64,6 +67,7 @@ impl MailboxClient {
             };
             tokio::select! {
                 _ = self.stop.changed() => return,
+                Ok(()) = self.devices.changed() => published = false,
                 _ = tokio::time::sleep(wait) => {}
                 Some(()) = self.kick.recv() => {}
             }
@@ -80,7 +84,7 @@ impl MailboxClient {
     ) -> Result<(), MailboxFailure> {
         if !*published {
             let publish = v1::mailbox_request::Op::PublishDevices(v1::PublishDevices {
-                devices: Some(self.devices.clone()),
+                devices: Some(self.devices.borrow().clone()),
             });
             match mailbox_request(&self.net, &self.server, publish).await {
                 Ok(_) => {}

@@ -283,6 +283,9 @@ pub struct Stats {
     pub mailbox_syncs: AtomicU64,
     pub mailbox_deposits: AtomicU64,
     pub records_published: AtomicU64,
+    pub links_completed: AtomicU64,
+    pub links_refused: AtomicU64,
+    pub mailbox_refused: AtomicU64,
 }
 
 /// A copy of [`Stats`] for display.
@@ -303,6 +306,15 @@ pub struct StatsSnapshot {
     pub mailbox_deposits: u64,
     /// Times our signed peer record was stored in the DHT.
     pub records_published: u64,
+    /// New devices linked to this user by this device.
+    #[serde(default)]
+    pub links_completed: u64,
+    /// Link claims refused (wrong, reused or expired secret, no offer).
+    #[serde(default)]
+    pub links_refused: u64,
+    /// Times the home mailbox refused this device (`unauthorized`, `unknown_device`: e.g. revoked).
+    #[serde(default)]
+    pub mailbox_refused: u64,
 }
 
 impl Stats {
@@ -324,6 +336,9 @@ impl Stats {
             mailbox_syncs,
             mailbox_deposits,
             records_published,
+            links_completed,
+            links_refused,
+            mailbox_refused,
         } = self;
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         StatsSnapshot {
@@ -339,6 +354,9 @@ impl Stats {
             mailbox_syncs: get(mailbox_syncs),
             mailbox_deposits: get(mailbox_deposits),
             records_published: get(records_published),
+            links_completed: get(links_completed),
+            links_refused: get(links_refused),
+            mailbox_refused: get(mailbox_refused),
         }
     }
 }

@@ -158,7 +158,12 @@ impl Node {
         let engine_net = net.clone();
         let info = Arc::new(RwLock::new(public));
         let sealing = omega_crypto::sealed::SealingKey::derive(&opened.store_key);
+        let (devices_watch, devices_rx) = watch::channel(signed_devices.clone());
         let engine = Engine {
+            user: opened.user,
+            link_offer: None,
+            devices_watch,
+            own_addrs: HashMap::new(),
             sealing,
             public: crate::engine::PublicState {
                 info: info.clone(),
@@ -170,7 +175,6 @@ impl Node {
             account: opened.account,
             store_key: opened.store_key,
             me,
-            identity: opened.user,
             groups: HashMap::new(),
             my_devices: opened.devices,
             net: engine_net,
@@ -193,7 +197,7 @@ impl Node {
                 net: net.clone(),
                 server: (server, vec![addr]),
                 commands: commands_tx.clone(),
-                devices: signed_devices,
+                devices: devices_rx,
                 poll: config.mailbox_poll,
                 kick,
                 stop,
@@ -515,6 +519,36 @@ impl NodeHandle {
     pub async fn timer(&self, with: &str) -> Result<i64, NodeError> {
         let contact = self.find_contact(with).await?;
         Ok(self.store.disappearing_ms(&contact.user_key).await?)
+    }
+
+    /// Starts waiting for one new device of this user: the `omega-link:` URI (with its one-time
+    /// secret) to give to `omega init --link` on the new device.
+    pub async fn link_device(&self) -> Result<crate::devices::LinkView, NodeError> {
+        let (reply, answer) = oneshot::channel();
+        self.command(Command::OfferLink { reply }).await?;
+        answer.await.map_err(|_| NodeError::ShuttingDown)?
+    }
+
+    /// My device list.
+    pub async fn devices(&self) -> Result<Vec<crate::devices::DeviceView>, NodeError> {
+        let (reply, answer) = oneshot::channel();
+        self.command(Command::Devices { reply }).await?;
+        answer.await.map_err(|_| NodeError::ShuttingDown)
+    }
+
+    /// Removes a device (by name or device id prefix) from my device list; it stops receiving
+    /// new messages and its mailbox session ends. Returns the list as it now is.
+    pub async fn revoke_device(
+        &self,
+        device: &str,
+    ) -> Result<Vec<crate::devices::DeviceView>, NodeError> {
+        let (reply, answer) = oneshot::channel();
+        self.command(Command::Revoke {
+            device: device.to_owned(),
+            reply,
+        })
+        .await?;
+        answer.await.map_err(|_| NodeError::ShuttingDown)?
     }
 
     /// Marks a conversation read and sends read receipts. Returns how many messages were marked.

@@ -37,6 +37,20 @@ impl Engine {
             }
         };
         let Some(route) = self.route(&row, &transmit).await else {
+            // The device left its user's list (revoked): drop the row without failing the
+            // message, which reached (or will reach) the devices still listed.
+            if let Ok(user) = UserKey::from_bytes(&row.peer_user)
+                && self.peer_info(&user).await.is_some()
+            {
+                if let Err(error) = self
+                    .store
+                    .finish_outbox(&row, omega_store::Status::Queued, now_ms() as i64)
+                    .await
+                {
+                    warn!(%error, "could not drop an envelope for a revoked device");
+                }
+                return self.outbox.handle_dropped(transmit.device, transmit.seq);
+            }
             // The recipient or its device is gone: the message can never leave.
             return self.give_up(transmit, row).await;
         };

@@ -167,15 +167,18 @@ impl ContactCard {
     /// Colours are inverted for the usual dark terminal: light modules are drawn as blocks, dark
     /// modules as spaces.
     pub fn to_terminal_qr(&self) -> Result<String, QrError> {
-        Ok(self
-            .to_qr()?
-            .code
-            .render::<Dense1x2>()
-            .dark_color(Dense1x2::Light)
-            .light_color(Dense1x2::Dark)
-            .quiet_zone(true)
-            .build())
+        Ok(self.to_qr()?.to_terminal())
     }
+}
+
+/// Any URI whose payload is base32 (an `omega:` card, an `omega-link:` invite) as a QR code: the
+/// text in upper case, for the compact alphanumeric mode, at level M, or L when M does not fit.
+pub fn uri_qr(uri: &str) -> Result<CardQr, QrError> {
+    let uri = uri.to_ascii_uppercase();
+    let code = QrCode::with_error_correction_level(uri.as_bytes(), EcLevel::M)
+        .or_else(|_| QrCode::with_error_correction_level(uri.as_bytes(), EcLevel::L))
+        .map_err(|_| QrError::TooLarge { got: uri.len() })?;
+    Ok(CardQr { code })
 }
 
 /// A contact card's QR code (from [`ContactCard::to_qr`]): a square of dark and light modules.
@@ -192,6 +195,16 @@ impl CardQr {
     /// Modules per side, without the quiet zone.
     pub fn width(&self) -> usize {
         self.code.width()
+    }
+
+    /// Drawn with Unicode half blocks (see [`ContactCard::to_terminal_qr`]).
+    pub fn to_terminal(&self) -> String {
+        self.code
+            .render::<Dense1x2>()
+            .dark_color(Dense1x2::Light)
+            .light_color(Dense1x2::Dark)
+            .quiet_zone(true)
+            .build()
     }
 
     /// Whether the module at column `x`, row `y` (from the top left, without the quiet zone) is

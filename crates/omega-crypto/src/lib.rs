@@ -8,6 +8,8 @@
 //!   bundles.
 //! - [`envelope`]: device signatures over envelopes.
 //! - [`card`]: `omega:` contact-card URIs and their QR codes (terminal and SVG).
+//! - [`link`]: linking a new device to a user (the `omega-link:` URI, the one-time offer, the
+//!   keys derived from its secret).
 //! - [`keystore`]: the passphrase-sealed keystore file (Argon2id + XChaCha20-Poly1305).
 //! - [`backup`]: the sealing of backup files (Argon2id + XChaCha20-Poly1305 in the STREAM
 //!   construction), chunk by chunk.
@@ -54,6 +56,7 @@ pub mod device_list;
 pub mod envelope;
 pub mod identity;
 pub mod keystore;
+pub mod link;
 pub mod mailbox;
 pub mod megolm;
 pub mod peer_record;

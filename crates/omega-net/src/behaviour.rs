@@ -32,6 +32,7 @@ pub(crate) struct Behaviour {
     pub(crate) keys: request_response::Behaviour<FrameCodec>,
     pub(crate) mailbox: request_response::Behaviour<FrameCodec>,
     pub(crate) blob: request_response::Behaviour<FrameCodec>,
+    pub(crate) link: request_response::Behaviour<FrameCodec>,
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
     pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
@@ -99,6 +100,7 @@ impl Behaviour {
             keys: request_response(Protocol::Keys),
             mailbox: request_response(Protocol::Mailbox),
             blob: request_response(Protocol::Blob),
+            link: request_response(Protocol::Link),
             identify,
             ping: ping::Behaviour::default(),
             mdns: Toggle::from(mdns),
@@ -148,6 +150,7 @@ impl Behaviour {
             Protocol::Keys => &mut self.keys,
             Protocol::Mailbox => &mut self.mailbox,
             Protocol::Blob => &mut self.blob,
+            Protocol::Link => &mut self.link,
         }
     }
 

@@ -4,7 +4,9 @@ use std::{fmt, sync::Arc, time::Duration};
 
 use libp2p::{Multiaddr, identity::Keypair};
 
-use crate::protocol::{BLOB_PROTOCOL, KEYS_PROTOCOL, MAILBOX_PROTOCOL, MSG_PROTOCOL};
+use crate::protocol::{
+    BLOB_PROTOCOL, KEYS_PROTOCOL, LINK_PROTOCOL, MAILBOX_PROTOCOL, MSG_PROTOCOL,
+};
 #[cfg(doc)]
 use crate::{NetEvent, RequestError, Responder};
 
@@ -99,8 +101,10 @@ impl Config {
     pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024;
     /// Default response size limit of [`Protocol::Mailbox`].
     pub const DEFAULT_MAILBOX_MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
-    /// What a device answers: direct messages and key requests.
-    pub const DEVICE_PROTOCOLS: [Protocol; 2] = [Protocol::Msg, Protocol::Keys];
+    /// What a device answers: direct messages, key requests and link claims.
+    pub const DEVICE_PROTOCOLS: [Protocol; 3] = [Protocol::Msg, Protocol::Keys, Protocol::Link];
+    /// Response size limit of [`Protocol::Link`].
+    pub const LINK_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
     /// Request and response size limit of [`Protocol::Blob`]: the longest sealed file chunk
     /// (4 MiB of plaintext + its 16-byte tag) plus 1 KiB for its id and the protobuf framing.
     pub const BLOB_MAX_BYTES: usize = 4 * 1024 * 1024 + 16 + 1024;
@@ -147,6 +151,8 @@ impl Config {
         match protocol {
             Protocol::Msg | Protocol::Keys => self.max_response_bytes,
             Protocol::Mailbox => self.mailbox_max_response_bytes,
+            // The link payload carries the contacts' cards.
+            Protocol::Link => Self::LINK_MAX_RESPONSE_BYTES,
             Protocol::Blob => Self::BLOB_MAX_BYTES,
         }
     }
@@ -249,15 +255,18 @@ pub enum Protocol {
     /// `/omega/blob/1`: put and get content-addressed sealed file chunks (a blob server, or a
     /// sending device's cache). Requests and responses up to [`Config::BLOB_MAX_BYTES`].
     Blob,
+    /// `/omega/link/1`: a new device claims a link offer of an existing device of its user.
+    Link,
 }
 
 impl Protocol {
     /// Every protocol, in declaration order.
-    pub const ALL: [Protocol; 4] = [
+    pub const ALL: [Protocol; 5] = [
         Protocol::Msg,
         Protocol::Keys,
         Protocol::Mailbox,
         Protocol::Blob,
+        Protocol::Link,
     ];
 
     /// The protocol name negotiated on the wire.
@@ -267,6 +276,7 @@ impl Protocol {
             Protocol::Keys => KEYS_PROTOCOL,
             Protocol::Mailbox => MAILBOX_PROTOCOL,
             Protocol::Blob => BLOB_PROTOCOL,
+            Protocol::Link => LINK_PROTOCOL,
         }
     }
 }

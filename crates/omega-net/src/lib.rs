@@ -82,7 +82,7 @@ pub use crate::{
     error::{RequestError, StartError},
     handle::{NetEvent, NetHandle, Responder},
     protocol::{
-        BLOB_PROTOCOL, IDENTIFY_PROTOCOL, KAD_PROTOCOL, KEYS_PROTOCOL, MAILBOX_PROTOCOL,
-        MSG_PROTOCOL,
+        BLOB_PROTOCOL, IDENTIFY_PROTOCOL, KAD_PROTOCOL, KEYS_PROTOCOL, LINK_PROTOCOL,
+        MAILBOX_PROTOCOL, MSG_PROTOCOL,
     },
 };

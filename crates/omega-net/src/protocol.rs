@@ -26,6 +26,8 @@ pub const KEYS_PROTOCOL: &str = "/omega/keys/1";
 pub const MAILBOX_PROTOCOL: &str = "/omega/mailbox/1";
 /// Protocol name of the blob (sealed file chunk) exchange.
 pub const BLOB_PROTOCOL: &str = "/omega/blob/1";
+/// Protocol name of device linking (a new device joins its user).
+pub const LINK_PROTOCOL: &str = "/omega/link/1";
 /// Protocol version advertised through identify.
 pub const IDENTIFY_PROTOCOL: &str = "/omega/id/1.0.0";
 /// Protocol name of our Kademlia DHT (kept apart from the public IPFS DHT).

@@ -256,11 +256,13 @@ async fn request_without_any_known_address_fails_with_no_addresses() {
 
 #[tokio::test]
 async fn addresses_given_once_are_remembered_for_the_peer() {
+    // Without GossipSub: its long-lived stream would keep the connection open.
     let (a, _a_events) = node_with(|config| {
         config.idle_connection_timeout = Duration::ZERO;
+        config.gossip = false;
     })
     .await;
-    let (b, b_events) = node().await;
+    let (b, b_events) = node_with(|config| config.gossip = false).await;
     let mut b_events = serve(b_events, tagged_echo);
     let (b_id, b_addrs) = address_of(&b).await;
     a.request(Protocol::Msg, b_id, b_addrs, b"first".to_vec())

@@ -207,12 +207,17 @@ async fn mailbox_response_over_its_limit_gives_too_large() {
 #[test]
 fn response_limits_are_per_protocol() {
     let config = Config::new(libp2p::identity::Keypair::generate_ed25519());
-    assert_eq!(config.protocols, vec![Protocol::Msg, Protocol::Keys]);
+    assert_eq!(
+        config.protocols,
+        vec![Protocol::Msg, Protocol::Keys, Protocol::Link]
+    );
     assert!(!config.mdns);
     assert_eq!(config.response_limit(Protocol::Msg), 64 * 1024);
     assert_eq!(config.response_limit(Protocol::Keys), 64 * 1024);
     assert_eq!(config.response_limit(Protocol::Mailbox), 8 * 1024 * 1024);
+    assert_eq!(config.response_limit(Protocol::Link), 4 * 1024 * 1024);
     assert_eq!(Protocol::Mailbox.as_str(), "/omega/mailbox/1");
+    assert_eq!(Protocol::Link.as_str(), "/omega/link/1");
 }
 
 #[tokio::test]

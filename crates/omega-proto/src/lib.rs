@@ -143,6 +143,70 @@ pub fn decode_ack(bytes: &[u8]) -> Result<v1::Ack, DecodeError> {
     decode_bounded("ack", bytes, 4 * 1024)
 }
 
+impl std::fmt::Debug for v1::LinkPayload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            user_secret: _,
+            name,
+            mailboxes,
+            devices,
+            contacts,
+            addrs,
+        } = self;
+        f.debug_struct("LinkPayload")
+            .field("name", name)
+            .field("mailboxes", mailboxes)
+            .field("devices", &devices.is_some())
+            .field("contacts", &contacts.len())
+            .field("addrs", addrs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for v1::LinkInvite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            peer_id: _,
+            addrs,
+            secret: _,
+            expires_ms,
+            user_key: _,
+        } = self;
+        f.debug_struct("LinkInvite")
+            .field("addrs", addrs)
+            .field("expires_ms", expires_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Largest `/omega/link/1` response (the payload carries the contacts' cards).
+pub const MAX_LINK_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Decodes a request of /omega/link/1.
+pub fn decode_link_request(bytes: &[u8]) -> Result<v1::LinkRequest, DecodeError> {
+    let request: v1::LinkRequest = decode_bounded("link request", bytes, 4096)?;
+    check_len("link request", "proof", &request.proof, 32)?;
+    Ok(request)
+}
+
+/// Decodes a response of /omega/link/1.
+pub fn decode_link_response(bytes: &[u8]) -> Result<v1::LinkResponse, DecodeError> {
+    decode_bounded("link response", bytes, MAX_LINK_RESPONSE_BYTES)
+}
+
+/// Decodes a sealed link payload once opened.
+pub fn decode_link_payload(bytes: &[u8]) -> Result<v1::LinkPayload, DecodeError> {
+    decode_bounded("link payload", bytes, MAX_LINK_RESPONSE_BYTES)
+}
+
+/// Decodes an `omega-link:` URI's payload.
+pub fn decode_link_invite(bytes: &[u8]) -> Result<v1::LinkInvite, DecodeError> {
+    let invite: v1::LinkInvite = decode_bounded("link invite", bytes, 4096)?;
+    check_len("link invite", "secret", &invite.secret, 32)?;
+    check_len("link invite", "user_key", &invite.user_key, 32)?;
+    Ok(invite)
+}
+
 /// Decodes a request of /omega/keys/1.
 pub fn decode_keys_request(bytes: &[u8]) -> Result<v1::KeysRequest, DecodeError> {
     let request: v1::KeysRequest = decode_bounded("keys request", bytes, 1024)?;

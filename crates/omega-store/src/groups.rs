@@ -360,18 +360,6 @@ impl Store {
         Ok(Some(changed))
     }
 
-    /// Queues outbox rows alone (group state to members), in one transaction.
-    pub async fn queue_outbox(
-        &self,
-        outbox: &[NewOutbox],
-        now_ms: i64,
-    ) -> Result<Vec<QueuedOutbox>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let queued = insert_outboxes(&mut tx, outbox, now_ms).await?;
-        tx.commit().await?;
-        Ok(queued)
-    }
-
     /// Stores an arrived group message once per (sender, id). False for a duplicate.
     pub async fn commit_group_message(
         &self,

@@ -671,6 +671,118 @@ impl Store {
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
 
+// ---- multi-device -------------------------------------------------------------------------------
+
+impl Store {
+    /// Messages with `seq` > `after_seq`, oldest first, at most `limit` (history to backfill).
+    pub async fn messages_page(
+        &self,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<MessageRow>, StoreError> {
+        let rows = sqlx::query(MessageRow::SELECT_PAGE)
+            .bind(after_seq)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(MessageRow::from_row).collect()
+    }
+
+    /// Stores messages of a backfill, skipping any already held (same conversation, direction
+    /// and id): idempotent. Returns how many were new.
+    pub async fn import_messages(
+        &self,
+        messages: &[NewMessage],
+        now_ms: i64,
+    ) -> Result<usize, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut added = 0;
+        for message in messages {
+            let result = sqlx::query(
+                "INSERT INTO messages (message_id, peer_user, direction, body, status, timestamp_ms, updated_ms, \
+                 kind, extra, reply_to, expires_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(message.message_id.clone())
+            .bind(message.peer_user.clone())
+            .bind(message.direction.as_str())
+            .bind(message.body.clone())
+            .bind(message.status.as_str())
+            .bind(message.timestamp_ms)
+            .bind(now_ms)
+            .bind(message.meta.kind.as_str())
+            .bind(message.meta.extra.clone())
+            .bind(message.meta.reply_to.clone())
+            .bind(message.meta.expires_at_ms)
+            .execute(&mut *tx)
+            .await?;
+            added += result.rows_affected() as usize;
+        }
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    /// Durably queues outbox rows that belong to no stored message (device contents).
+    pub async fn queue_outbox(
+        &self,
+        outbox: &[NewOutbox],
+        now_ms: i64,
+    ) -> Result<Vec<QueuedOutbox>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let queued = insert_outboxes(&mut tx, outbox, now_ms).await?;
+        tx.commit().await?;
+        Ok(queued)
+    }
+
+    /// Drops every envelope still waiting for one device (a revoked one).
+    pub async fn drop_outbox_for(&self, peer_device: &[u8]) -> Result<u64, StoreError> {
+        let result = sqlx::query("DELETE FROM outbox WHERE peer_device = ?")
+            .bind(peer_device.to_vec())
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected())
+    }
+
+    /// Where my other devices were last seen: (peer id, addresses).
+    pub async fn own_device_addrs(&self) -> Result<Vec<(Vec<u8>, Vec<String>)>, StoreError> {
+        let rows = sqlx::query("SELECT peer_id, addrs FROM own_device_addrs")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let peer: Vec<u8> = row.try_get("peer_id")?;
+                let addrs: String = row.try_get("addrs")?;
+                let addrs = serde_json::from_str(&addrs).map_err(|error| StoreError::Corrupt {
+                    table: "own_device_addrs",
+                    reason: error.to_string(),
+                })?;
+                Ok((peer, addrs))
+            })
+            .collect()
+    }
+
+    /// Replaces the addresses one of my other devices is reached at.
+    pub async fn set_own_device_addrs(
+        &self,
+        peer_id: &[u8],
+        addrs: &[String],
+    ) -> Result<(), StoreError> {
+        let addrs = serde_json::to_string(addrs).map_err(|error| StoreError::Corrupt {
+            table: "own_device_addrs",
+            reason: error.to_string(),
+        })?;
+        sqlx::query(
+            "INSERT INTO own_device_addrs (peer_id, addrs) VALUES (?, ?) \
+             ON CONFLICT (peer_id) DO UPDATE SET addrs = excluded.addrs",
+        )
+        .bind(peer_id.to_vec())
+        .bind(addrs)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
 async fn insert_message(
     tx: &mut Tx<'_>,
     message: &NewMessage,

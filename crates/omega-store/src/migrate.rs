@@ -15,6 +15,7 @@ pub(crate) const NODE_SQLITE: &[&str] = &[
     include_str!("../migrations/0004_message_kinds.sql"),
     include_str!("../migrations/0005_groups.sql"),
     include_str!("../migrations/0006_files.sql"),
+    include_str!("../migrations/0007_devices.sql"),
 ];
 
 /// The server's store on SQLite ([`crate::server::SqliteServerStore`]).

@@ -30,8 +30,15 @@ pub enum Command {
     /// Create a new identity (user key, first device) in the data directory.
     Init {
         /// Your display name, shown to contacts.
-        #[arg(long)]
-        name: String,
+        #[arg(long, required_unless_present = "link", conflicts_with = "link")]
+        name: Option<String>,
+        /// Join an existing user as a new device: the `omega-link:` URI that `omega device link`
+        /// printed on one of their devices (which must be running).
+        #[arg(long, value_name = "URI")]
+        link: Option<String>,
+        /// With --link: this device's name in the device list.
+        #[arg(long, requires = "link", default_value = "linked")]
+        device_name: String,
     },
     /// Show your user id, device id, contact card and fingerprint.
     Id {
@@ -44,6 +51,9 @@ pub enum Command {
     /// Manage contacts.
     #[command(subcommand)]
     Contact(ContactCommand),
+    /// Manage this user's devices (link a new one, list, revoke).
+    #[command(subcommand)]
+    Device(DeviceCommand),
     /// Send a text message (exits once it is durably queued, or reached --wait).
     Send {
         /// Alias, user id or name of the contact.
@@ -442,6 +452,21 @@ pub struct UpArgs {
     /// Login of that business's owner (the password is generated and printed once).
     #[arg(long, default_value = "owner@omega.local")]
     pub owner_email: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// Show a one-time `omega-link:` URI (and its QR code) for `omega init --link` on a new
+    /// device; valid 10 minutes, for one device. The node must be running.
+    Link,
+    /// List this user's devices.
+    List,
+    /// Remove a device from the device list: it receives nothing new and its mailbox is closed.
+    Revoke {
+        /// Device name or device id (or a unique prefix of it).
+        #[arg(allow_hyphen_values = true)]
+        device: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

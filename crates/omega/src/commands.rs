@@ -10,10 +10,12 @@ use serde_json::json;
 use zeroize::Zeroizing;
 
 use crate::cli::{
-    AuditCommand, BackupCommand, BenchCommand, Cli, Command, ContactCommand, NodeArgs,
+    AuditCommand, BackupCommand, BenchCommand, Cli, Command, ContactCommand, DeviceCommand,
+    NodeArgs,
 };
 use crate::client::{Client, segment};
 use crate::{Exit, exit};
+use omega_core::devices::{DeviceView, LinkView};
 
 pub fn run(cli: Cli) -> Result<()> {
     let data_dir = DataDir::new(match &cli.data_dir {
@@ -22,7 +24,16 @@ pub fn run(cli: Cli) -> Result<()> {
     });
     let json = cli.json;
     match cli.command {
-        Command::Init { name } => init(&data_dir, &name, json),
+        Command::Init {
+            name,
+            link,
+            device_name,
+        } => match (name, link) {
+            (_, Some(uri)) => init_linked(&data_dir, &uri, &device_name, json),
+            (Some(name), None) => init(&data_dir, &name, json),
+            (None, None) => bail!("give --name NAME (or --link URI to join an existing user)"),
+        },
+        Command::Device(command) => device(&data_dir, command, json),
         Command::Id { card } => id(&data_dir, json, card),
         Command::Node(args) => run_node(&data_dir, &args, json),
         Command::Up(args) => crate::up::run(&data_dir, &args, json),
@@ -239,6 +250,111 @@ pub(crate) fn init(data_dir: &DataDir, name: &str, json: bool) -> Result<()> {
         .map_err(map_open)?;
     print_id(&public, json, false);
     Ok(())
+}
+
+/// `omega init --link URI`: this directory becomes a new device of an existing user.
+fn init_linked(data_dir: &DataDir, uri: &str, device_name: &str, json: bool) -> Result<()> {
+    if data_dir.is_initialized() {
+        bail!("{} already holds an identity", data_dir.root().display());
+    }
+    // Check the URI before asking for a passphrase.
+    omega_crypto::link::LinkInvite::parse_uri(uri, now_ms()).context("invalid link uri")?;
+    let passphrase = passphrase(true)?;
+    if passphrase.is_empty() {
+        bail!("the passphrase is empty");
+    }
+    let joined = runtime()?
+        .block_on(omega_core::join::join(
+            data_dir,
+            uri,
+            device_name,
+            &passphrase,
+            now_ms(),
+            Duration::from_secs(30),
+        ))
+        .context("could not link this device")?;
+    if json {
+        println!(
+            "{}",
+            json!({
+                "user_id": joined.public.user_id,
+                "device_id": joined.public.device_id,
+                "name": joined.public.name,
+                "card": joined.public.card,
+                "fingerprint": joined.public.fingerprint,
+                "mailboxes": joined.mailboxes,
+                "contacts": joined.contacts,
+            })
+        );
+    } else {
+        println!(
+            "linked: device {} of {} ({})",
+            joined.public.device_id, joined.public.name, joined.public.user_id
+        );
+        println!("{} contact(s) copied", joined.contacts);
+        for mailbox in &joined.mailboxes {
+            println!("home mailbox: {mailbox} (omega node --mailbox {mailbox})");
+        }
+        println!("start it with: omega node (history arrives from the other device)");
+    }
+    Ok(())
+}
+
+fn device(data_dir: &DataDir, command: DeviceCommand, json: bool) -> Result<()> {
+    let client = Client::connect(data_dir)?;
+    let print_list = |devices: &[DeviceView]| -> Result<()> {
+        if json {
+            println!("{}", serde_json::to_string(devices)?);
+        } else {
+            for device in devices {
+                println!(
+                    "{} {:<24} {}{}",
+                    device.device_id,
+                    device.name,
+                    device.peer_id,
+                    if device.current {
+                        "  (this device)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
+        Ok(())
+    };
+    match command {
+        DeviceCommand::Link => {
+            let link: LinkView = client.post("/v1/devices/link", &json!({}))?;
+            if json {
+                println!(
+                    "{}",
+                    json!({ "uri": link.uri, "expires_ms": link.expires_ms })
+                );
+            } else {
+                println!("{}", link.qr);
+                println!("{}", link.uri);
+                println!(
+                    "on the new device: omega init --link URI (valid 10 minutes, for one device; \
+                     keep this node running)"
+                );
+            }
+            Ok(())
+        }
+        DeviceCommand::List => {
+            let devices: Vec<DeviceView> = client.get("/v1/devices")?;
+            print_list(&devices)
+        }
+        DeviceCommand::Revoke { device } => {
+            let devices: Vec<DeviceView> = client.post(
+                &format!("/v1/devices/{}/revoke", segment(&device)),
+                &json!({}),
+            )?;
+            if !json {
+                println!("revoked {device}; the device list is now:");
+            }
+            print_list(&devices)
+        }
+    }
 }
 
 fn id(data_dir: &DataDir, json: bool, card_only: bool) -> Result<()> {

@@ -367,3 +367,83 @@ fn garbage_input_gets_clear_errors() {
     let bad_limit = run(&alice, &["messages", "--limit", "0"]);
     assert_eq!(bad_limit.status.code(), Some(2));
 }
+
+#[test]
+fn link_a_second_device_from_the_cli_then_list_and_revoke_it() {
+    let root = tempfile::tempdir().unwrap();
+    let alice = init(root.path(), "alice");
+    let bob = init(root.path(), "bob");
+    let _alice_node = NodeProcess::start(&alice, 0);
+    let _bob_node = NodeProcess::start(&bob, 0);
+    ok(&alice, &["contact", "add", &card(&bob), "--alias", "bob"]);
+    ok(&bob, &["contact", "add", &card(&alice), "--alias", "alice"]);
+    ok(
+        &bob,
+        &[
+            "send",
+            "alice",
+            "hello before the link",
+            "--wait",
+            "delivered",
+        ],
+    );
+
+    // Garbage and expired-looking URIs are refused before anything is written.
+    let phone = root.path().join("phone");
+    for (uri, expected) in [
+        ("omega:nope", "invalid link uri"),
+        ("omega-link:%%%", "not base32"),
+        ("omega-link:aaaa", "invalid link uri"),
+    ] {
+        let output = run(&phone, &["init", "--link", uri]);
+        assert_eq!(output.status.code(), Some(1), "{uri}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{uri}: {stderr}");
+    }
+    assert!(!phone.join("keystore.sealed").exists());
+
+    let link = json(&alice, &["device", "link"]);
+    let uri = link["uri"].as_str().expect("uri").to_owned();
+    assert!(uri.starts_with("omega-link:"));
+    let human = ok(&alice, &["device", "link"]);
+    assert!(human.contains("omega-link:") && human.contains("omega init --link"));
+    // The second offer replaced the first: the first URI is refused.
+    let refused = run(&phone, &["init", "--link", &uri]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("wrong link secret"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let uri = human
+        .lines()
+        .find(|line| line.starts_with("omega-link:"))
+        .expect("uri line")
+        .to_owned();
+    let joined = json(&phone, &["init", "--link", &uri, "--device-name", "phone"]);
+    assert_eq!(joined["user_id"], json(&alice, &["id"])["user_id"]);
+    assert_eq!(joined["contacts"], 1);
+    // Used once: a second claim is refused.
+    let again = run(&root.path().join("tablet"), &["init", "--link", &uri]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already used"));
+
+    let phone_node = NodeProcess::start(&phone, 0);
+    wait_until(&phone, "bob", "the history backfill", |list| {
+        texts(list, "in") == ["hello before the link"]
+    });
+    let devices = json(&alice, &["device", "list"]);
+    assert_eq!(devices.as_array().expect("array").len(), 2);
+    let refuse_self = run(
+        &alice,
+        &[
+            "device",
+            "revoke",
+            json(&alice, &["id"])["device_id"].as_str().unwrap(),
+        ],
+    );
+    assert_eq!(refuse_self.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refuse_self.stderr).contains("cannot revoke itself"));
+    let left = json(&alice, &["device", "revoke", "phone"]);
+    assert_eq!(left.as_array().expect("array").len(), 1);
+    phone_node.stop();
+}

@@ -431,6 +431,9 @@ impl Driver {
             SwarmEvent::Behaviour(BehaviourEvent::Blob(event)) => {
                 self.on_request_response(Protocol::Blob, event)
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Link(event)) => {
+                self.on_request_response(Protocol::Link, event)
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(event)) => self.on_identify(event),
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(event)) => self.on_mdns(event),
             SwarmEvent::Behaviour(BehaviourEvent::Gossip(event)) => match event {
