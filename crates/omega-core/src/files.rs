@@ -3,17 +3,18 @@
 //! - **Sending** ([`NodeHandle::send_file`]): the file is read once and sealed chunk by chunk
 //!   ([`omega_files::Sealer`]); each sealed chunk goes to the node's chunk cache
 //!   (`DATA_DIR/blobs/<ab>/<hex id>`, purged after [`CACHE_TTL`]) and is uploaded to the blob store of
-//!   every home mailbox server over `/omega/blob/1`, a few chunks in flight; then the `File`
+//!   every home mailbox server over `/omega/blob/1`, [`IN_FLIGHT`] chunks in flight while the
+//!   next ones are sealed; then the `File`
 //!   message (manifest + sources) goes through the ordinary send pipeline.
 //! - **Serving**: the node answers `/omega/blob/1` gets from its cache ([`serve`]), so a receiver
 //!   can fetch straight from the sender. Chunk ids are SHA-256 of ciphertext under a random
 //!   per-file key: unguessable, and useless without the manifest.
 //! - **Fetching** ([`NodeHandle::fetch_file`]): chunks are asked from the sources in the order
-//!   the message lists them (the blob servers, then the sender's device), a few at a time, and
-//!   handed to [`omega_files::Fetcher`], which verifies each against its id before writing it
+//!   the message lists them (the blob servers, then the sender's device), [`IN_FLIGHT`] at a
+//!   time while earlier ones are verified and written, and handed to [`omega_files::Fetcher`], which verifies each against its id before writing it
 //!   into `DATA_DIR/downloads/<message id>.part`. A chunk that does not hash to its id is asked
-//!   again from the next source. After every batch of stored chunks the part file is synced and
-//!   the resume record (`<message id>.progress`) replaced atomically, so a killed node goes on where it
+//!   again from the next source. After every [`IN_FLIGHT`] stored chunks the part file is synced
+//!   and the resume record (`<message id>.progress`) replaced atomically, so a killed node goes on where it
 //!   stopped when the fetch is asked again. At the end the whole file's SHA-256 is checked and
 //!   the part file renamed to its destination.
 //!
@@ -24,13 +25,14 @@ use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use futures::StreamExt;
 use libp2p::{Multiaddr, PeerId};
 use omega_files::{
     ChunkId, DEFAULT_CHUNK_LEN, Delivery, FetchError, Fetcher, MAX_FILE_SIZE, Manifest, Sealer,
-    Thumbnail, WantedChunk,
+    TAG_LEN, Thumbnail, WantedChunk,
 };
 use omega_net::{NetHandle, Protocol, Responder};
 use omega_proto::{Message, v1};
@@ -575,42 +577,57 @@ fn send_blocking(node: &NodeHandle, runtime: &Handle, job: SendJob) -> Result<()
         &mut rand::rngs::OsRng,
     )
     .map_err(|error| error.to_string())?;
-    loop {
-        let mut batch = Vec::with_capacity(IN_FLIGHT);
-        while batch.len() < IN_FLIGHT {
-            match sealer
-                .next_chunk()
-                .map_err(|error| format!("reading {}: {error}", job.path.display()))?
-            {
-                Some(chunk) => {
-                    write_atomically(&cache_path(&cache, &chunk.id), &chunk.bytes, false)
-                        .map_err(|error| format!("chunk cache: {error}"))?;
-                    batch.push(chunk);
+    // This thread reads and seals; an async uploader puts IN_FLIGHT chunks at a time to every
+    // server, so reading, sealing and the network overlap. The channel bounds what waits.
+    let (chunks_tx, chunks_rx) = tokio::sync::mpsc::channel::<omega_files::SealedChunk>(2);
+    let uploader_files = node.files.clone();
+    let transfer = job.transfer.clone();
+    let uploader = runtime.spawn(async move {
+        let files = uploader_files;
+        let mut uploads = tokio_stream::wrappers::ReceiverStream::new(chunks_rx)
+            .map(|chunk| {
+                let files = files.clone();
+                async move {
+                    for server in &files.servers {
+                        files.put(server, &chunk.id, &chunk.bytes).await?;
+                    }
+                    Ok::<usize, String>(chunk.bytes.len())
                 }
-                None => break,
+            })
+            .buffer_unordered(IN_FLIGHT);
+        while let Some(uploaded) = uploads.next().await {
+            let len = uploaded? as u64;
+            let servers = files.servers.len() as u64;
+            files.update(&transfer, |view| {
+                view.bytes_done =
+                    (view.bytes_done + len.saturating_sub(TAG_LEN as u64)).min(view.bytes_total);
+                view.bytes_transferred += len * servers;
+            });
+        }
+        Ok::<(), String>(())
+    });
+    let sealed = (|| -> Result<(), String> {
+        while let Some(chunk) = sealer
+            .next_chunk()
+            .map_err(|error| format!("reading {}: {error}", job.path.display()))?
+        {
+            write_atomically(&cache_path(&cache, &chunk.id), &chunk.bytes, false)
+                .map_err(|error| format!("chunk cache: {error}"))?;
+            if chunks_tx.blocking_send(chunk).is_err() {
+                // The uploader stopped: its error says why.
+                break;
             }
         }
-        if batch.is_empty() {
-            break;
-        }
-        let uploads = files.servers.iter().flat_map(|server| {
-            batch
-                .iter()
-                .map(move |chunk| files.put(server, &chunk.id, &chunk.bytes))
-        });
-        let results = runtime.block_on(futures::future::join_all(uploads));
-        results.into_iter().collect::<Result<Vec<()>, String>>()?;
-        let sent: u64 = batch
-            .iter()
-            .map(|chunk| chunk.bytes.len() as u64)
-            .sum::<u64>()
-            * files.servers.len() as u64;
-        let read = sealer.bytes_read();
-        files.update(&job.transfer, |view| {
-            view.bytes_done = read;
-            view.bytes_transferred += sent;
-        });
-    }
+        Ok(())
+    })();
+    drop(chunks_tx);
+    let uploaded = runtime
+        .block_on(uploader)
+        .map_err(|error| format!("uploader: {error}"))?;
+    sealed?;
+    uploaded?;
+    let read = sealer.bytes_read();
+    files.update(&job.transfer, |view| view.bytes_done = read);
     let mut manifest = sealer
         .finish(&job.name)
         .map_err(|error| error.to_string())?;
@@ -700,9 +717,18 @@ fn fetch_blocking(node: &NodeHandle, runtime: &Handle, job: FetchJob) -> Result<
         }
         error.to_string()
     };
-    loop {
-        let wanted = fetcher.next_wanted(IN_FLIGHT);
-        if wanted.is_empty() {
+    let sources = Arc::new(job.sources.clone());
+    'rounds: loop {
+        // One round asks for every chunk still wanted, in file order, IN_FLIGHT at a time,
+        // while this thread verifies and writes the ones that arrived (network and disk overlap).
+        let plan: Vec<(WantedChunk, usize)> = fetcher
+            .wanted()
+            .map(|chunk| {
+                let start = next_source.get(&chunk.index).copied().unwrap_or(0);
+                (chunk, start)
+            })
+            .collect();
+        if plan.is_empty() {
             match fetcher
                 .finish()
                 .map_err(|error| final_error(error, &part, &record))?
@@ -714,28 +740,26 @@ fn fetch_blocking(node: &NodeHandle, runtime: &Handle, job: FetchJob) -> Result<
                 }
             }
         }
-        let asks = wanted.iter().map(|chunk| {
-            let start = next_source.get(&chunk.index).copied().unwrap_or(0);
-            let sources = &job.sources;
-            async move {
-                let mut last = String::new();
-                for step in 0..sources.len() {
-                    let which = (start + step) % sources.len();
-                    match files.get(&sources[which], chunk).await {
-                        Ok(bytes) => return Ok((which, bytes)),
-                        Err(error) => {
-                            debug!(%error, source = %sources[which], "chunk fetch failed");
-                            last = format!("{}: {error}", sources[which]);
-                        }
-                    }
+        let (answers_tx, mut answers) = tokio::sync::mpsc::channel(2);
+        let producer_files = node.files.clone();
+        let producer_sources = sources.clone();
+        runtime.spawn(async move {
+            let mut asked = futures::stream::iter(plan)
+                .map(|(chunk, start)| {
+                    let files = producer_files.clone();
+                    let sources = producer_sources.clone();
+                    async move { (chunk, ask(&files, &sources, &chunk, start).await) }
+                })
+                .buffered(IN_FLIGHT);
+            while let Some(answer) = asked.next().await {
+                if answers_tx.send(answer).await.is_err() {
+                    break;
                 }
-                Err(last)
             }
         });
-        let answers = runtime.block_on(futures::future::join_all(asks));
         let mut unavailable = false;
-        let mut dirty = false;
-        for (chunk, answer) in wanted.iter().zip(answers) {
+        let mut unsynced = 0;
+        while let Some((chunk, answer)) = answers.blocking_recv() {
             let tries = attempts.entry(chunk.index).or_insert(0);
             *tries += 1;
             let (which, bytes) = match answer {
@@ -761,12 +785,13 @@ fn fetch_blocking(node: &NodeHandle, runtime: &Handle, job: FetchJob) -> Result<
                 .deliver(&chunk.id, bytes)
                 .map_err(|error| final_error(error, &part, &record))?
             {
-                Delivery::Stored { .. } | Delivery::PartDamaged { .. } => dirty = true,
+                Delivery::Stored { .. } | Delivery::PartDamaged { .. } => unsynced += 1,
                 Delivery::Complete => {
                     fetcher
                         .part()
                         .sync_all()
                         .map_err(|error| format!("part file: {error}"))?;
+                    break 'rounds;
                 }
                 Delivery::Corrupt { index } => {
                     warn!(index, source = %job.sources[which], "a chunk did not hash to its id; asking the next source");
@@ -782,17 +807,14 @@ fn fetch_blocking(node: &NodeHandle, runtime: &Handle, job: FetchJob) -> Result<
             }
             let done = fetcher.bytes_verified();
             files.update(&job.transfer, |view| view.bytes_done = done);
+            if unsynced >= IN_FLIGHT {
+                // These chunks reach the disk before the record that lists them.
+                sync_and_persist(&fetcher, &record)?;
+                unsynced = 0;
+            }
         }
-        if fetcher.is_complete() {
-            break;
-        }
-        if dirty {
-            // The batch's chunks reach the disk before the record that lists them.
-            fetcher
-                .part()
-                .sync_data()
-                .map_err(|error| format!("part file: {error}"))?;
-            persist(&fetcher, &record)?;
+        if unsynced > 0 {
+            sync_and_persist(&fetcher, &record)?;
         }
         if unavailable {
             // Every source failed for some chunk: give them a moment before asking again.
@@ -809,6 +831,37 @@ fn fetch_blocking(node: &NodeHandle, runtime: &Handle, job: FetchJob) -> Result<
     })?;
     let _ = fs::remove_file(&record);
     Ok(job.out)
+}
+
+/// Asks the sources for `chunk`, starting at `start` and going round: the first answer of the
+/// right length wins. Returns which source answered.
+async fn ask(
+    files: &Files,
+    sources: &[Multiaddr],
+    chunk: &WantedChunk,
+    start: usize,
+) -> Result<(usize, Vec<u8>), String> {
+    let mut last = String::new();
+    for step in 0..sources.len() {
+        let which = (start + step) % sources.len();
+        match files.get(&sources[which], chunk).await {
+            Ok(bytes) => return Ok((which, bytes)),
+            Err(error) => {
+                debug!(%error, source = %sources[which], "chunk fetch failed");
+                last = format!("{}: {error}", sources[which]);
+            }
+        }
+    }
+    Err(last)
+}
+
+/// Syncs the part file, then replaces the resume record.
+fn sync_and_persist(fetcher: &Fetcher<fs::File>, record: &Path) -> Result<(), String> {
+    fetcher
+        .part()
+        .sync_data()
+        .map_err(|error| format!("part file: {error}"))?;
+    persist(fetcher, record)
 }
 
 /// Replaces the resume record (temporary file, fsync, rename).
