@@ -380,7 +380,7 @@ fn a_200_mb_file_reaches_an_offline_receiver_through_the_server_resumes_after_ki
         ("resumed receiver", second_peak),
     ] {
         assert!(
-            peak < 150 * MIB,
+            peak < 100 * MIB,
             "{who} peaked at {peak} bytes for a {SIZE}-byte file"
         );
     }
