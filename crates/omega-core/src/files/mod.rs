@@ -41,6 +41,10 @@ use crate::{NodeError, NodeHandle, now_ms};
 mod fetch;
 mod send;
 
+// The network's blob limit holds a put or a get answer of the largest sealed chunk (checked at
+// compile time; the test below checks the encoded sizes).
+const _: () = assert!(omega_proto::MAX_BLOB_MESSAGE_BYTES <= omega_net::Config::BLOB_MAX_BYTES);
+
 /// Chunks sealed, uploaded or fetched at once.
 pub const IN_FLIGHT: usize = 4;
 /// How long sealed chunks stay in the node's cache (like the servers' blob TTL).
@@ -505,6 +509,27 @@ impl NodeHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_blob_limits_fit_the_largest_sealed_chunk_with_its_framing() {
+        let largest = omega_files::MAX_CHUNK_LEN as usize + omega_files::TAG_LEN;
+        assert_eq!(omega_proto::MAX_BLOB_CHUNK_BYTES, largest);
+        let biggest_put = v1::BlobRequest {
+            op: Some(v1::blob_request::Op::Put(v1::BlobPut {
+                id: vec![0xff; 32],
+                data: vec![0xff; largest],
+            })),
+        }
+        .encode_to_vec();
+        assert!(biggest_put.len() <= omega_proto::MAX_BLOB_MESSAGE_BYTES);
+        let biggest_answer = v1::BlobResponse {
+            result: Some(v1::blob_response::Result::Data(v1::BlobData {
+                data: vec![0xff; largest],
+            })),
+        }
+        .encode_to_vec();
+        assert!(biggest_answer.len() <= omega_net::Config::BLOB_MAX_BYTES);
+    }
 
     #[test]
     fn old_cached_chunks_are_purged_and_fresh_ones_kept() {
