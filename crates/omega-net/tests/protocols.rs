@@ -246,3 +246,47 @@ async fn addresses_added_without_dialing_are_used_by_a_later_request() {
         Err(RequestError::Shutdown)
     );
 }
+
+#[tokio::test]
+async fn a_blob_request_carries_a_whole_chunk_both_ways_where_other_protocols_refuse_it() {
+    let (client, _client_events) = node().await;
+    let (server, server_events) =
+        node_with(|config| config.protocols = vec![Protocol::Blob, Protocol::Msg]).await;
+    let _server_events = serve(server_events, |_, body| Answer::Respond(body));
+    let (server_id, server_addrs) = address_of(&server).await;
+    // The largest sealed chunk (4 MiB + tag) plus its id fits a blob request and its answer.
+    let chunk = vec![7u8; 4 * 1024 * 1024 + 16 + 64];
+    let echoed = client
+        .request(
+            Protocol::Blob,
+            server_id,
+            server_addrs.clone(),
+            chunk.clone(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(echoed, chunk);
+    // The same body on another protocol is over its request limit.
+    let error = client
+        .request(Protocol::Msg, server_id, server_addrs.clone(), chunk)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, RequestError::TooLarge { .. }), "{error:?}");
+    // And a blob body over the blob limit is refused before it leaves.
+    let error = client
+        .request(
+            Protocol::Blob,
+            server_id,
+            server_addrs,
+            vec![0u8; Config::BLOB_MAX_BYTES + 1],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error,
+        RequestError::TooLarge {
+            got: Config::BLOB_MAX_BYTES + 1,
+            limit: Config::BLOB_MAX_BYTES
+        }
+    );
+}

@@ -315,11 +315,14 @@ impl BlobStore {
     pub async fn purge_expired(&self, now_ms: i64) -> Result<u64, BlobStoreError> {
         let dir = self.dir.clone();
         let cutoff = now_ms.saturating_sub(self.limits.ttl_ms);
-        let purged = tokio::task::spawn_blocking(move || -> Result<(u64, u64), BlobStoreError> {
-            let mut count = 0;
-            let mut bytes = 0;
-            for (path, len, modified) in walk(&dir).map_err(io_error(&dir))? {
-                if ms_of(modified) < cutoff {
+        let purged =
+            tokio::task::spawn_blocking(move || -> Result<(u64, u64, u64), BlobStoreError> {
+                let (mut count, mut bytes, mut kept) = (0, 0, 0);
+                for (path, len, modified) in walk(&dir).map_err(io_error(&dir))? {
+                    if ms_of(modified) >= cutoff {
+                        kept += len;
+                        continue;
+                    }
                     match fs::remove_file(&path) {
                         Ok(()) => {
                             count += 1;
@@ -329,20 +332,20 @@ impl BlobStore {
                         Err(source) => return Err(BlobStoreError::Io { path, source }),
                     }
                 }
-            }
-            Ok((count, bytes))
-        })
-        .await
-        .map_err(|join| BlobStoreError::Io {
-            path: self.dir.to_path_buf(),
-            source: io::Error::other(join.to_string()),
-        })??;
-        let (count, bytes) = purged;
-        self.total.fetch_sub(
-            bytes.min(self.total.load(Ordering::SeqCst)),
-            Ordering::SeqCst,
-        );
+                Ok((count, bytes, kept))
+            })
+            .await
+            .map_err(|join| BlobStoreError::Io {
+                path: self.dir.to_path_buf(),
+                source: io::Error::other(join.to_string()),
+            })??;
+        let (count, bytes, kept) = purged;
+        // The count becomes what is on disk now. This corrects the rare double count of two
+        // concurrent puts of one id; a put that lands during the walk may be missed until the
+        // next purge.
+        self.total.store(kept, Ordering::SeqCst);
         self.metrics.blobs_expired(count, bytes);
+        self.metrics.blob_bytes(kept);
         Ok(count)
     }
 }

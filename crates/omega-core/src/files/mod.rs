@@ -3,17 +3,18 @@
 //! - **Sending** ([`NodeHandle::send_file`]): the file is read once and sealed chunk by chunk
 //!   ([`omega_files::Sealer`]); each sealed chunk goes to the node's chunk cache
 //!   (`DATA_DIR/blobs/<ab>/<hex id>`, purged after [`CACHE_TTL`]) and is uploaded to the blob store of
-//!   every home mailbox server over `/omega/blob/1`, a few chunks in flight; then the `File`
+//!   every home mailbox server over `/omega/blob/1`, [`IN_FLIGHT`] chunks in flight while the
+//!   next ones are sealed; then the `File`
 //!   message (manifest + sources) goes through the ordinary send pipeline.
 //! - **Serving**: the node answers `/omega/blob/1` gets from its cache ([`serve`]), so a receiver
 //!   can fetch straight from the sender. Chunk ids are SHA-256 of ciphertext under a random
 //!   per-file key: unguessable, and useless without the manifest.
 //! - **Fetching** ([`NodeHandle::fetch_file`]): chunks are asked from the sources in the order
-//!   the message lists them (the blob servers, then the sender's device), a few at a time, and
-//!   handed to [`omega_files::Fetcher`], which verifies each against its id before writing it
+//!   the message lists them (the blob servers, then the sender's device), [`IN_FLIGHT`] at a
+//!   time while earlier ones are verified and written, and handed to [`omega_files::Fetcher`], which verifies each against its id before writing it
 //!   into `DATA_DIR/downloads/<message id>.part`. A chunk that does not hash to its id is asked
-//!   again from the next source. After every batch of stored chunks the part file is synced and
-//!   the resume record (`<message id>.progress`) replaced atomically, so a killed node goes on where it
+//!   again from the next source. After every [`IN_FLIGHT`] stored chunks the part file is synced
+//!   and the resume record (`<message id>.progress`) replaced atomically, so a killed node goes on where it
 //!   stopped when the fetch is asked again. At the end the whole file's SHA-256 is checked and
 //!   the part file renamed to its destination.
 //!
@@ -28,18 +29,21 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use libp2p::{Multiaddr, PeerId};
-use omega_files::{
-    ChunkId, DEFAULT_CHUNK_LEN, Delivery, FetchError, Fetcher, MAX_FILE_SIZE, Manifest, Sealer,
-    Thumbnail, WantedChunk,
-};
+use omega_files::{ChunkId, MAX_FILE_SIZE, Manifest, WantedChunk};
 use omega_net::{NetHandle, Protocol, Responder};
 use omega_proto::{Message, v1};
 use serde::{Deserialize, Serialize};
 use tokio::runtime::Handle;
 use tracing::{debug, warn};
 
-use crate::kinds::{Draft, FileAttachment, MAX_FILE_SOURCES};
 use crate::{NodeError, NodeHandle, now_ms};
+
+mod fetch;
+mod send;
+
+// The network's blob limit holds a put or a get answer of the largest sealed chunk (checked at
+// compile time; the test below checks the encoded sizes).
+const _: () = assert!(omega_proto::MAX_BLOB_MESSAGE_BYTES <= omega_net::Config::BLOB_MAX_BYTES);
 
 /// Chunks sealed, uploaded or fetched at once.
 pub const IN_FLIGHT: usize = 4;
@@ -321,69 +325,6 @@ impl Files {
     }
 }
 
-/// What [`NodeHandle::send_file`] checked before starting.
-struct SendJob {
-    transfer: String,
-    to: String,
-    path: PathBuf,
-    file: fs::File,
-    name: String,
-}
-
-/// What [`NodeHandle::fetch_file`] checked before starting.
-struct FetchJob {
-    transfer: String,
-    message_id: String,
-    manifest: Manifest,
-    sources: Vec<Multiaddr>,
-    out: PathBuf,
-}
-
-/// Where a fetched file goes: `out` itself when it names a new file in an existing directory, or
-/// `out/<name>` (made unique with ` (1)`, ` (2)`, …) when `out` is a directory.
-fn destination(out: &Path, name: &str) -> Result<PathBuf, NodeError> {
-    if !out.is_absolute() {
-        return Err(invalid(format!(
-            "the output path {} must be absolute",
-            out.display()
-        )));
-    }
-    if out.is_dir() {
-        let (stem, extension) = match name.rsplit_once('.') {
-            Some((stem, extension)) if !stem.is_empty() => (stem, Some(extension)),
-            _ => (name, None),
-        };
-        for n in 0..1000 {
-            let candidate = match (n, extension) {
-                (0, _) => name.to_owned(),
-                (n, Some(extension)) => format!("{stem} ({n}).{extension}"),
-                (n, None) => format!("{stem} ({n})"),
-            };
-            let path = out.join(candidate);
-            if !path.exists() {
-                return Ok(path);
-            }
-        }
-        return Err(invalid(format!(
-            "{} already holds too many files named {name}",
-            out.display()
-        )));
-    }
-    if out.exists() {
-        return Err(invalid(format!(
-            "{} already exists (give a directory or a new file name)",
-            out.display()
-        )));
-    }
-    match out.parent() {
-        Some(parent) if parent.is_dir() => Ok(out.to_path_buf()),
-        _ => Err(invalid(format!(
-            "the directory of {} does not exist",
-            out.display()
-        ))),
-    }
-}
-
 impl NodeHandle {
     /// Starts sending the file at `path` (absolute) to contact `to`: checks it, then seals,
     /// caches and uploads it in the background and queues the file message. Returns the
@@ -434,7 +375,7 @@ impl NodeHandle {
             error: None,
         };
         self.files.begin(view.clone())?;
-        let job = SendJob {
+        let job = send::SendJob {
             transfer: view.id.clone(),
             to: to.to_owned(),
             path: path.to_path_buf(),
@@ -445,7 +386,7 @@ impl NodeHandle {
         let runtime = Handle::current();
         tokio::task::spawn_blocking(move || {
             let transfer = job.transfer.clone();
-            let outcome = send_blocking(&node, &runtime, job);
+            let outcome = send::send_blocking(&node, &runtime, job);
             if let Err(error) = &outcome {
                 warn!(%error, "file send failed");
             }
@@ -485,7 +426,7 @@ impl NodeHandle {
                 downloads
             }
         };
-        let out = destination(&out, manifest.name())?;
+        let out = fetch::destination(&out, manifest.name())?;
         let sources: Vec<Multiaddr> = row
             .sources
             .iter()
@@ -511,7 +452,7 @@ impl NodeHandle {
         self.store
             .set_file_state(message_id, "fetching", None, None, now_ms() as i64)
             .await?;
-        let job = FetchJob {
+        let job = fetch::FetchJob {
             transfer: view.id.clone(),
             message_id: message_id.to_owned(),
             manifest,
@@ -523,7 +464,7 @@ impl NodeHandle {
         tokio::task::spawn_blocking(move || {
             let transfer = job.transfer.clone();
             let message_id = job.message_id.clone();
-            let outcome = fetch_blocking(&node, &runtime, job);
+            let outcome = fetch::fetch_blocking(&node, &runtime, job);
             let (state, path, error) = match &outcome {
                 Ok(path) => ("done", Some(path.display().to_string()), None),
                 Err(error) => {
@@ -565,295 +506,29 @@ impl NodeHandle {
     }
 }
 
-/// Seals, caches and uploads the file, then queues its message (on a blocking thread).
-fn send_blocking(node: &NodeHandle, runtime: &Handle, job: SendJob) -> Result<(), String> {
-    let files = &node.files;
-    let cache = files.root.join("blobs");
-    let mut sealer = Sealer::new(
-        io::BufReader::with_capacity(256 * 1024, job.file),
-        DEFAULT_CHUNK_LEN,
-        &mut rand::rngs::OsRng,
-    )
-    .map_err(|error| error.to_string())?;
-    loop {
-        let mut batch = Vec::with_capacity(IN_FLIGHT);
-        while batch.len() < IN_FLIGHT {
-            match sealer
-                .next_chunk()
-                .map_err(|error| format!("reading {}: {error}", job.path.display()))?
-            {
-                Some(chunk) => {
-                    write_atomically(&cache_path(&cache, &chunk.id), &chunk.bytes, false)
-                        .map_err(|error| format!("chunk cache: {error}"))?;
-                    batch.push(chunk);
-                }
-                None => break,
-            }
-        }
-        if batch.is_empty() {
-            break;
-        }
-        let uploads = files.servers.iter().flat_map(|server| {
-            batch
-                .iter()
-                .map(move |chunk| files.put(server, &chunk.id, &chunk.bytes))
-        });
-        let results = runtime.block_on(futures::future::join_all(uploads));
-        results.into_iter().collect::<Result<Vec<()>, String>>()?;
-        let sent: u64 = batch
-            .iter()
-            .map(|chunk| chunk.bytes.len() as u64)
-            .sum::<u64>()
-            * files.servers.len() as u64;
-        let read = sealer.bytes_read();
-        files.update(&job.transfer, |view| {
-            view.bytes_done = read;
-            view.bytes_transferred += sent;
-        });
-    }
-    let mut manifest = sealer
-        .finish(&job.name)
-        .map_err(|error| error.to_string())?;
-    if matches!(manifest.mime(), "image/png" | "image/jpeg")
-        && let Ok(thumbnail) = fs::File::open(&job.path)
-            .map_err(|error| error.to_string())
-            .and_then(|file| Thumbnail::from_reader(file).map_err(|error| error.to_string()))
-    {
-        manifest = manifest.with_thumbnail(thumbnail);
-    }
-    let sha256 = hex::encode(manifest.sha256());
-    files.update(&job.transfer, |view| view.sha256 = Some(sha256));
-    // The servers first (always on), then this device (fresh bytes if a server lost a chunk).
-    let mut sources: Vec<String> = files.servers.iter().map(ToString::to_string).collect();
-    sources.extend(
-        node.info()
-            .addrs
-            .into_iter()
-            .filter(|addr| addr.contains("/p2p/") && !addr.contains("/p2p-circuit")),
-    );
-    sources.truncate(MAX_FILE_SOURCES);
-    let draft = Draft::File(FileAttachment {
-        manifest: manifest.to_bytes(),
-        sources,
-    });
-    let message = runtime
-        .block_on(node.send(&job.to, draft, None))
-        .map_err(|error| error.to_string())?;
-    files.update(&job.transfer, |view| {
-        view.message_id = Some(message.message_id)
-    });
-    Ok(())
-}
-
-/// Opens the part file and the fetcher, resuming from the record when it fits.
-fn open_fetcher(manifest: Manifest, part: &Path, record: &Path) -> io::Result<Fetcher<fs::File>> {
-    if let (Ok(bytes), true) = (fs::read(record), part.is_file()) {
-        let file = fs::File::options().read(true).write(true).open(part)?;
-        match Fetcher::resume(manifest.clone(), file, &bytes) {
-            Ok(fetcher) => return Ok(fetcher),
-            Err(error) => debug!(%error, "resume record unusable; starting over"),
-        }
-    }
-    let file = fs::File::options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(part)?;
-    Ok(Fetcher::new(manifest, file))
-}
-
-/// Moves the finished part file to `out` (copying across file systems).
-fn place(part: &Path, out: &Path) -> io::Result<()> {
-    if fs::rename(part, out).is_ok() {
-        return Ok(());
-    }
-    fs::copy(part, out)?;
-    fs::File::open(out)?.sync_all()?;
-    fs::remove_file(part)
-}
-
-/// Fetches, verifies and places the file (on a blocking thread). Returns where it is.
-fn fetch_blocking(node: &NodeHandle, runtime: &Handle, job: FetchJob) -> Result<PathBuf, String> {
-    let files = &node.files;
-    let downloads = files.root.join("downloads");
-    fs::create_dir_all(&downloads).map_err(|error| format!("downloads directory: {error}"))?;
-    let part = downloads.join(format!("{}.part", job.message_id));
-    let record = downloads.join(format!("{}.progress", job.message_id));
-    if job.sources.is_empty() {
-        return Err("the message lists no source for the file's chunks".into());
-    }
-    let mut fetcher = open_fetcher(job.manifest, &part, &record)
-        .map_err(|error| format!("part file {}: {error}", part.display()))?;
-    let resumed = fetcher.bytes_verified();
-    files.update(&job.transfer, |view| {
-        view.resumed_bytes = resumed;
-        view.bytes_done = resumed;
-    });
-    // Per chunk index: which source to ask next, and how many times it was asked.
-    let mut next_source: HashMap<u32, usize> = HashMap::new();
-    let mut attempts: HashMap<u32, u32> = HashMap::new();
-    let final_error = |error: FetchError, part: &Path, record: &Path| -> String {
-        if matches!(error, FetchError::Forged { .. } | FetchError::HashMismatch) {
-            let _ = fs::remove_file(part);
-            let _ = fs::remove_file(record);
-        }
-        error.to_string()
-    };
-    loop {
-        let wanted = fetcher.next_wanted(IN_FLIGHT);
-        if wanted.is_empty() {
-            match fetcher
-                .finish()
-                .map_err(|error| final_error(error, &part, &record))?
-            {
-                Delivery::Complete => break,
-                _ => {
-                    persist(&fetcher, &record)?;
-                    continue;
-                }
-            }
-        }
-        let asks = wanted.iter().map(|chunk| {
-            let start = next_source.get(&chunk.index).copied().unwrap_or(0);
-            let sources = &job.sources;
-            async move {
-                let mut last = String::new();
-                for step in 0..sources.len() {
-                    let which = (start + step) % sources.len();
-                    match files.get(&sources[which], chunk).await {
-                        Ok(bytes) => return Ok((which, bytes)),
-                        Err(error) => {
-                            debug!(%error, source = %sources[which], "chunk fetch failed");
-                            last = format!("{}: {error}", sources[which]);
-                        }
-                    }
-                }
-                Err(last)
-            }
-        });
-        let answers = runtime.block_on(futures::future::join_all(asks));
-        let mut unavailable = false;
-        let mut dirty = false;
-        for (chunk, answer) in wanted.iter().zip(answers) {
-            let tries = attempts.entry(chunk.index).or_insert(0);
-            *tries += 1;
-            let (which, bytes) = match answer {
-                Ok(found) => found,
-                Err(error) => {
-                    if *tries >= MAX_CHUNK_ATTEMPTS / 3 {
-                        return Err(format!(
-                            "chunk {} is not available from any source (last: {error})",
-                            chunk.index
-                        ));
-                    }
-                    unavailable = true;
-                    continue;
-                }
-            };
-            let len = bytes.len() as u64;
-            let source = job.sources[which].to_string();
-            files.update(&job.transfer, |view| {
-                view.bytes_transferred += len;
-                *view.chunks_from.entry(source).or_insert(0) += 1;
-            });
-            match fetcher
-                .deliver(&chunk.id, bytes)
-                .map_err(|error| final_error(error, &part, &record))?
-            {
-                Delivery::Stored { .. } | Delivery::PartDamaged { .. } => dirty = true,
-                Delivery::Complete => {
-                    fetcher
-                        .part()
-                        .sync_all()
-                        .map_err(|error| format!("part file: {error}"))?;
-                }
-                Delivery::Corrupt { index } => {
-                    warn!(index, source = %job.sources[which], "a chunk did not hash to its id; asking the next source");
-                    next_source.insert(index, which + 1);
-                    files.update(&job.transfer, |view| view.corrupt_chunks += 1);
-                    if *tries >= MAX_CHUNK_ATTEMPTS {
-                        return Err(format!(
-                            "chunk {index} arrived damaged from every source, {tries} times"
-                        ));
-                    }
-                }
-                Delivery::Duplicate { .. } | Delivery::NotInFile => {}
-            }
-            let done = fetcher.bytes_verified();
-            files.update(&job.transfer, |view| view.bytes_done = done);
-        }
-        if fetcher.is_complete() {
-            break;
-        }
-        if dirty {
-            // The batch's chunks reach the disk before the record that lists them.
-            fetcher
-                .part()
-                .sync_data()
-                .map_err(|error| format!("part file: {error}"))?;
-            persist(&fetcher, &record)?;
-        }
-        if unavailable {
-            // Every source failed for some chunk: give them a moment before asking again.
-            std::thread::sleep(Duration::from_millis(500));
-        }
-    }
-    drop(fetcher);
-    place(&part, &job.out).map_err(|error| {
-        format!(
-            "cannot move the file to {}: {error} (it is complete in {})",
-            job.out.display(),
-            part.display()
-        )
-    })?;
-    let _ = fs::remove_file(&record);
-    Ok(job.out)
-}
-
-/// Replaces the resume record (temporary file, fsync, rename).
-fn persist(fetcher: &Fetcher<fs::File>, record: &Path) -> Result<(), String> {
-    write_atomically(record, &fetcher.progress().to_bytes(), true)
-        .map_err(|error| format!("resume record {}: {error}", record.display()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn a_directory_destination_gets_the_name_then_free_numbered_names() {
-        let dir = tempfile::tempdir().unwrap();
-        let first = destination(dir.path(), "photo.jpg").unwrap();
-        assert_eq!(first, dir.path().join("photo.jpg"));
-        fs::write(&first, b"x").unwrap();
-        assert_eq!(
-            destination(dir.path(), "photo.jpg").unwrap(),
-            dir.path().join("photo (1).jpg")
-        );
-        fs::write(dir.path().join("notes"), b"x").unwrap();
-        assert_eq!(
-            destination(dir.path(), "notes").unwrap(),
-            dir.path().join("notes (1)")
-        );
-    }
-
-    #[test]
-    fn a_file_destination_must_be_new_absolute_and_in_an_existing_directory() {
-        let dir = tempfile::tempdir().unwrap();
-        let new = dir.path().join("new.bin");
-        assert_eq!(destination(&new, "x").unwrap(), new);
-        fs::write(&new, b"x").unwrap();
-        let exists = destination(&new, "x").unwrap_err().to_string();
-        assert!(exists.contains("already exists"), "{exists}");
-        let orphan = destination(&dir.path().join("no/such/dir/f"), "x")
-            .unwrap_err()
-            .to_string();
-        assert!(orphan.contains("does not exist"), "{orphan}");
-        let relative = destination(Path::new("relative/f"), "x")
-            .unwrap_err()
-            .to_string();
-        assert!(relative.contains("absolute"), "{relative}");
+    fn the_blob_limits_fit_the_largest_sealed_chunk_with_its_framing() {
+        let largest = omega_files::MAX_CHUNK_LEN as usize + omega_files::TAG_LEN;
+        assert_eq!(omega_proto::MAX_BLOB_CHUNK_BYTES, largest);
+        let biggest_put = v1::BlobRequest {
+            op: Some(v1::blob_request::Op::Put(v1::BlobPut {
+                id: vec![0xff; 32],
+                data: vec![0xff; largest],
+            })),
+        }
+        .encode_to_vec();
+        assert!(biggest_put.len() <= omega_proto::MAX_BLOB_MESSAGE_BYTES);
+        let biggest_answer = v1::BlobResponse {
+            result: Some(v1::blob_response::Result::Data(v1::BlobData {
+                data: vec![0xff; largest],
+            })),
+        }
+        .encode_to_vec();
+        assert!(biggest_answer.len() <= omega_net::Config::BLOB_MAX_BYTES);
     }
 
     #[test]
