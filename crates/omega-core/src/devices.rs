@@ -229,6 +229,14 @@ impl Engine {
                 return refuse(self, "unavailable", "the existing device failed".into());
             }
         };
+        // Refuse before the list changes when the answer could never be carried.
+        if payload.len() + 1024 > omega_proto::MAX_LINK_RESPONSE_BYTES {
+            return refuse(
+                self,
+                "too_large",
+                "too many contacts to carry in one link answer".into(),
+            );
+        }
         let sealed = omega_crypto::link::seal_payload(
             &secret,
             &inviter,
