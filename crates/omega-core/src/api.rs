@@ -134,6 +134,10 @@ pub fn router(
         .route("/v1/conversations/{name}/read", post(mark_read))
         .route("/v1/events", get(events))
         .route("/v1/devices", get(devices))
+        .route(
+            "/v1/conversations/{name}/meta",
+            get(conversation_meta).put(change_conversation_meta),
+        )
         .route("/v1/devices/link", post(link_device))
         .route("/v1/devices/{device}/revoke", post(revoke_device))
         .route("/v1/web/login-codes", post(login_code))
@@ -674,6 +678,37 @@ fn token_only(auth: &Auth) -> Result<(), ApiError> {
             "devices are linked and revoked from the command line (omega device)",
         )),
     }
+}
+
+async fn conversation_meta(State(state): State<AppState>, Path(name): Path<String>) -> ApiResult {
+    Ok(Json(state.node.conversation_meta(&name, None).await?).into_response())
+}
+
+/// One field at a time: `{"archived": bool}`, `{"muted": bool}` or `{"alias": "name"}` (an empty
+/// alias clears it).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetaBody {
+    archived: Option<bool>,
+    muted: Option<bool>,
+    alias: Option<String>,
+}
+
+async fn change_conversation_meta(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody<MetaBody>,
+) -> ApiResult {
+    use crate::metadata::MetaChange;
+    let change = match (body.archived, body.muted, body.alias) {
+        (Some(on), None, None) => MetaChange::Archived(on),
+        (None, Some(on), None) => MetaChange::Muted(on),
+        (None, None, Some(alias)) => {
+            MetaChange::Alias((!alias.trim().is_empty()).then(|| alias.trim().to_owned()))
+        }
+        _ => return Err(invalid_input("give exactly one of archived, muted, alias")),
+    };
+    Ok(Json(state.node.conversation_meta(&name, Some(change)).await?).into_response())
 }
 
 async fn devices(State(state): State<AppState>) -> ApiResult {

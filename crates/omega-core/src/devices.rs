@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
 
 use crate::engine::{Engine, PeerInfo};
+use crate::metadata::{ConversationMeta, MetaChange};
 use crate::model::Stats;
 use crate::{NodeError, kinds, now_ms};
 
@@ -228,6 +229,14 @@ impl Engine {
                 return refuse(self, "unavailable", "the existing device failed".into());
             }
         };
+        // Refuse before the list changes when the answer could never be carried.
+        if payload.len() + 1024 > omega_proto::MAX_LINK_RESPONSE_BYTES {
+            return refuse(
+                self,
+                "too_large",
+                "too many contacts to carry in one link answer".into(),
+            );
+        }
         let sealed = omega_crypto::link::seal_payload(
             &secret,
             &inviter,
@@ -381,8 +390,110 @@ impl Engine {
         device_rows(&self.me, &own.devices.devices, &copy)
     }
 
+    /// Reads, and with `change` first changes, the shared metadata of the conversation with
+    /// `peer`; a change is stored and sent to my other devices.
+    pub(crate) async fn meta(
+        &mut self,
+        peer: UserKey,
+        change: Option<MetaChange>,
+    ) -> Result<ConversationMeta, NodeError> {
+        let user_id = peer.user_id();
+        let Some(change) = change else {
+            return Ok(self.metadata.view(&user_id));
+        };
+        if let MetaChange::Alias(alias) = &change {
+            // The alias is also the local name a contact is found by: it must be free here.
+            self.store
+                .set_contact_alias(peer.as_bytes(), alias.as_deref())
+                .await?;
+            self.peers.remove(&peer);
+        }
+        let changes = self
+            .metadata
+            .apply(&user_id, &change)
+            .map_err(|error| NodeError::Internal(error.to_string()))?;
+        self.store.save_metadata_doc(&self.metadata.save()).await?;
+        self.queue_sync(changes).await;
+        Ok(self.metadata.view(&user_id))
+    }
+
+    /// Sends metadata changes (or the whole document) to my other devices.
+    pub(crate) async fn queue_sync(&mut self, changes: Vec<u8>) {
+        if changes.is_empty() {
+            return;
+        }
+        let own = self.own_info();
+        let content = v1::Content {
+            body: Some(v1::content::Body::Sync(v1::SyncChanges {
+                automerge: changes,
+            })),
+            ..v1::Content::default()
+        }
+        .encode_to_vec();
+        let rows = device_rows(&self.me, &own.devices.devices, &content);
+        self.queue_rows(&rows).await;
+    }
+
+    /// Merges metadata changes from another device of mine and applies them here.
+    async fn merge_metadata(&mut self, changes: &[u8]) -> Result<(), String> {
+        self.metadata
+            .merge(changes)
+            .map_err(|error| error.to_string())?;
+        self.store
+            .save_metadata_doc(&self.metadata.save())
+            .await
+            .map_err(|error| error.to_string())?;
+        let contacts = self
+            .store
+            .contacts()
+            .await
+            .map_err(|error| error.to_string())?;
+        for contact in contacts {
+            let view = self.metadata.view(&contact.user_id);
+            if let Some(alias) = self.metadata.alias_set(&contact.user_id)
+                && alias != contact.alias
+            {
+                match self
+                    .store
+                    .set_contact_alias(&contact.user_key, alias.as_deref())
+                    .await
+                {
+                    Ok(()) => {
+                        if let Ok(user) = UserKey::from_bytes(&contact.user_key) {
+                            self.peers.remove(&user);
+                        }
+                    }
+                    Err(error) => warn!(%error, "could not apply an alias from another device"),
+                }
+            }
+            if let Some(read_until) = &view.read_until
+                && let Err(error) = self
+                    .store
+                    .mark_read_until(&contact.user_key, read_until, now_ms() as i64)
+                    .await
+            {
+                warn!(%error, "could not apply a read marker from another device");
+            }
+        }
+        Ok(())
+    }
+
     /// Queues my history for `device` (a newly linked device of mine) in bounded batches.
     pub(crate) async fn queue_backfill(&mut self, device: &DeviceInfo) {
+        // The shared metadata first (the whole document; a merge of what it already has is a
+        // no-op).
+        let document = self.metadata.save();
+        if document.len() <= crate::metadata::MAX_SYNC_BYTES {
+            let content = v1::Content {
+                body: Some(v1::content::Body::Sync(v1::SyncChanges {
+                    automerge: document,
+                })),
+                ..v1::Content::default()
+            }
+            .encode_to_vec();
+            let rows = device_rows(&self.me, std::slice::from_ref(device), &content);
+            self.queue_rows(&rows).await;
+        }
         let mut after = 0;
         let mut batch: Vec<v1::BackfillMessage> = Vec::new();
         let mut batch_bytes = 0;
@@ -590,6 +701,10 @@ impl Engine {
                     .await
                     .map_err(|error| error.to_string())?;
                 debug!(added, "history backfilled");
+                Ok(DeviceContent::Done)
+            }
+            v1::content::Body::Sync(sync) if own => {
+                self.merge_metadata(&sync.automerge).await?;
                 Ok(DeviceContent::Done)
             }
             _ => Err("only a user's own devices send this".into()),

@@ -101,6 +101,13 @@ pub(crate) enum Command {
     OfferLink {
         reply: oneshot::Sender<Result<crate::devices::LinkView, NodeError>>,
     },
+    /// Read (and with `change`, first change) the shared metadata of the conversation with
+    /// `peer`.
+    Meta {
+        peer: UserKey,
+        change: Option<crate::metadata::MetaChange>,
+        reply: oneshot::Sender<Result<crate::metadata::ConversationMeta, NodeError>>,
+    },
     /// My device list.
     Devices {
         reply: oneshot::Sender<Vec<crate::devices::DeviceView>>,
@@ -197,6 +204,8 @@ pub(crate) struct Engine {
     pub devices_watch: tokio::sync::watch::Sender<v1::SignedDeviceList>,
     /// Where my other devices were last seen.
     pub own_addrs: HashMap<PeerId, Vec<Multiaddr>>,
+    /// Conversation metadata shared with my other devices (Automerge).
+    pub metadata: crate::metadata::Metadata,
 }
 
 /// How often expired disappearing messages are looked for.
@@ -335,6 +344,13 @@ impl Engine {
 
             Command::OfferLink { reply } => {
                 let _ = reply.send(self.offer_link().await);
+            }
+            Command::Meta {
+                peer,
+                change,
+                reply,
+            } => {
+                let _ = reply.send(self.meta(peer, change).await);
             }
             Command::Devices { reply } => {
                 let _ = reply.send(self.device_views());
@@ -644,6 +660,12 @@ impl Engine {
             })
             .await?;
         self.schedule(&queued);
+        if !ids.is_empty()
+            && let Some(latest) = self.store.latest_incoming_id(peer.as_bytes()).await?
+        {
+            self.meta(peer, Some(crate::metadata::MetaChange::ReadUntil(latest)))
+                .await?;
+        }
         Ok(ids.len())
     }
 

@@ -193,7 +193,8 @@ impl Engine {
             Some(
                 body @ (v1::content::Body::DeviceList(_)
                 | v1::content::Body::SentCopy(_)
-                | v1::content::Body::Backfill(_)),
+                | v1::content::Body::Backfill(_)
+                | v1::content::Body::Sync(_)),
             ) => match self.apply_device_content(&sender, body).await {
                 Ok(applied) => Some(applied),
                 Err(reason) => {
@@ -321,7 +322,8 @@ impl Engine {
             Some(
                 v1::content::Body::DeviceList(_)
                 | v1::content::Body::SentCopy(_)
-                | v1::content::Body::Backfill(_),
+                | v1::content::Body::Backfill(_)
+                | v1::content::Body::Sync(_),
             ) => {}
             Some(_) => match kinds::arrived(&content, &sender) {
                 Err(reason) => return self.refuse(&stats.refused_malformed, &id, &reason),

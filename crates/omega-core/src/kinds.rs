@@ -546,7 +546,8 @@ pub fn arrived(content: &v1::Content, sender: &UserKey) -> Result<Arrived, Strin
         Some(
             v1::content::Body::DeviceList(_)
             | v1::content::Body::SentCopy(_)
-            | v1::content::Body::Backfill(_),
+            | v1::content::Body::Backfill(_)
+            | v1::content::Body::Sync(_),
         ) => Err("a device content is not a message".into()),
         None => Err("empty content".into()),
     }

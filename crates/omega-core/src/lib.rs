@@ -24,6 +24,7 @@ mod inbound;
 pub mod join;
 pub mod kinds;
 mod mailbox_client;
+pub mod metadata;
 pub mod model;
 pub mod node;
 mod outbound;

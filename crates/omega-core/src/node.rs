@@ -159,11 +159,18 @@ impl Node {
         let info = Arc::new(RwLock::new(public));
         let sealing = omega_crypto::sealed::SealingKey::derive(&opened.store_key);
         let (devices_watch, devices_rx) = watch::channel(signed_devices.clone());
+        let actor = opened.account.ed25519();
+        let metadata = match opened.store.metadata_doc().await? {
+            Some(doc) => crate::metadata::Metadata::load(&doc, &actor)
+                .map_err(|error| OpenError::Keystore(format!("metadata document: {error}")))?,
+            None => crate::metadata::Metadata::new(&actor),
+        };
         let engine = Engine {
             user: opened.user,
             link_offer: None,
             devices_watch,
             own_addrs: HashMap::new(),
+            metadata,
             sealing,
             public: crate::engine::PublicState {
                 info: info.clone(),
@@ -526,6 +533,29 @@ impl NodeHandle {
     pub async fn link_device(&self) -> Result<crate::devices::LinkView, NodeError> {
         let (reply, answer) = oneshot::channel();
         self.command(Command::OfferLink { reply }).await?;
+        answer.await.map_err(|_| NodeError::ShuttingDown)?
+    }
+
+    /// The metadata of the conversation with `name` shared by my devices (read marker,
+    /// archived, muted, alias); with `change`, changed first (and sent to my other devices).
+    pub async fn conversation_meta(
+        &self,
+        name: &str,
+        change: Option<crate::metadata::MetaChange>,
+    ) -> Result<crate::metadata::ConversationMeta, NodeError> {
+        let contact = self.find_contact(name).await?;
+        let peer = UserKey::from_bytes(&contact.user_key)
+            .map_err(|error| NodeError::Internal(error.to_string()))?;
+        if let Some(crate::metadata::MetaChange::Alias(Some(alias))) = &change {
+            validate_alias(alias)?;
+        }
+        let (reply, answer) = oneshot::channel();
+        self.command(Command::Meta {
+            peer,
+            change,
+            reply,
+        })
+        .await?;
         answer.await.map_err(|_| NodeError::ShuttingDown)?
     }
 

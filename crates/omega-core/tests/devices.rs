@@ -160,6 +160,22 @@ async fn a_linked_device_gets_history_new_messages_and_my_sent_messages_until_re
     })
     .await;
     assert_eq!(a2.message(&sent.message_id).await.unwrap().direction, "out");
+    // My edit on A reaches A2 (and Bob).
+    a.change(
+        &sent.message_id,
+        omega_core::kinds::Change::Edit {
+            body: "sent from A, edited".into(),
+            mentions: Vec::new(),
+        },
+    )
+    .await
+    .unwrap();
+    eventually(&a2, "the edit reaches A2", || async {
+        a2.message(&sent.message_id)
+            .await
+            .is_ok_and(|message| message.text == "sent from A, edited")
+    })
+    .await;
     // And the other way round.
     a2.send_text("bob", "sent from A2").await.unwrap();
     eventually(&a, "sent copy on A", || async {
@@ -274,6 +290,115 @@ async fn a_revoked_device_cannot_fetch_its_mailbox() {
     second.shutdown(&dir.data_dir).await;
     first.shutdown(&alice.data_dir).await;
     server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conversation_metadata_syncs_between_my_devices_and_converges() {
+    use omega_core::metadata::MetaChange;
+    let alice = Identity::create("Alice").await;
+    let bob = Identity::create("Bob").await;
+    let first = alice.start().await;
+    let bob_node = bob.start().await;
+    let (a, b) = (first.handle(), bob_node.handle());
+    introduce(&a, "alice", &b, "bob").await;
+    let offer = a.link_device().await.unwrap();
+    let dir = new_dir();
+    link(&offer.uri, &dir).await.expect("join");
+    let second = omega_core::Node::start(alice_config(&dir.data_dir))
+        .await
+        .unwrap();
+    let a2 = second.handle();
+    eventually(&b, "bob sees two devices of alice", || async {
+        device_count(&b, "alice").await == 2
+    })
+    .await;
+
+    // Concurrent changes on both devices: archived on one, muted on the other.
+    a.conversation_meta("bob", Some(MetaChange::Archived(true)))
+        .await
+        .unwrap();
+    a2.conversation_meta("bob", Some(MetaChange::Muted(true)))
+        .await
+        .unwrap();
+    for (device, name) in [(&a, "A"), (&a2, "A2")] {
+        eventually(device, &format!("{name} converges"), || async {
+            let meta = device.conversation_meta("bob", None).await.unwrap();
+            meta.archived && meta.muted
+        })
+        .await;
+    }
+    // An alias set on A2 becomes the contact's alias on A (found by it).
+    a2.conversation_meta("bob", Some(MetaChange::Alias(Some("bobby".into()))))
+        .await
+        .unwrap();
+    eventually(&a, "the alias reaches A", || async {
+        a.contact_view("bobby").await.is_ok()
+    })
+    .await;
+    // Reading on A marks the message read on A2 too.
+    b.send_text("alice", "read me once").await.unwrap();
+    eventually(&a2, "A2 has the message", || async {
+        texts(&a2, "bobby", "in").await == ["read me once"]
+    })
+    .await;
+    eventually(&a, "A has the message", || async {
+        texts(&a, "bobby", "in").await == ["read me once"]
+    })
+    .await;
+    assert_eq!(a.mark_read("bobby").await.unwrap(), 1);
+    eventually(&a2, "the read marker reaches A2", || async {
+        a2.messages(Some("bobby"), 10)
+            .await
+            .unwrap()
+            .iter()
+            .any(|message| message.direction == "in" && message.status == "read")
+    })
+    .await;
+
+    second.shutdown(&dir.data_dir).await;
+    first.shutdown(&alice.data_dir).await;
+    bob_node.shutdown(&bob.data_dir).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_backfill_survives_a_restart_of_the_existing_device() {
+    let alice = Identity::create("Alice").await;
+    let bob = Identity::create("Bob").await;
+    let first = alice.start().await;
+    let bob_node = bob.start().await;
+    let (a, b) = (first.handle(), bob_node.handle());
+    introduce(&a, "alice", &b, "bob").await;
+    let early = b
+        .send_text("alice", "kept across the restart")
+        .await
+        .unwrap();
+    wait_all(
+        &b,
+        std::slice::from_ref(&early.message_id),
+        Status::Delivered,
+    )
+    .await;
+    let port = common::card_port(&a.info().card);
+    let offer = a.link_device().await.unwrap();
+    let dir = new_dir();
+    link(&offer.uri, &dir).await.expect("join");
+
+    // A stops before the new device ever ran: the backfill waits in A's outbox.
+    first.shutdown(&alice.data_dir).await;
+    let first = alice.start_on(&format!("/ip4/127.0.0.1/tcp/{port}")).await;
+    assert_eq!(first.handle().devices().await.unwrap().len(), 2);
+    let second = omega_core::Node::start(alice_config(&dir.data_dir))
+        .await
+        .unwrap();
+    let a2 = second.handle();
+    eventually(&a2, "history backfilled after the restart", || async {
+        texts(&a2, "bob", "in").await == ["kept across the restart"]
+    })
+    .await;
+
+    second.shutdown(&dir.data_dir).await;
+    first.shutdown(&alice.data_dir).await;
+    bob_node.shutdown(&bob.data_dir).await;
 }
 
 fn alice_config(data_dir: &DataDir) -> omega_core::NodeConfig {

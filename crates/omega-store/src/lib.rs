@@ -743,6 +743,81 @@ impl Store {
         Ok(result.rows_affected())
     }
 
+    /// The saved conversation-metadata document, if any.
+    pub async fn metadata_doc(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT doc FROM metadata_doc WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Replaces the saved conversation-metadata document.
+    pub async fn save_metadata_doc(&self, doc: &[u8]) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO metadata_doc (id, doc) VALUES (1, ?) \
+             ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
+        )
+        .bind(doc.to_vec())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Sets (or, with `None`, clears) a contact's alias. An alias another contact holds is
+    /// [`StoreError::AliasTaken`].
+    pub async fn set_contact_alias(
+        &self,
+        user_key: &[u8],
+        alias: Option<&str>,
+    ) -> Result<(), StoreError> {
+        match sqlx::query("UPDATE contacts SET alias = ? WHERE user_key = ?")
+            .bind(alias.map(str::to_owned))
+            .bind(user_key.to_vec())
+            .execute(&self.pool)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+                Err(StoreError::AliasTaken {
+                    alias: alias.unwrap_or_default().to_owned(),
+                })
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Marks incoming messages of a conversation up to the id `until` read (ids are UUIDv7 text,
+    /// so one sender's ids order by time; a read on another of my devices: no receipts).
+    /// Returns how many changed.
+    pub async fn mark_read_until(
+        &self,
+        peer_user: &[u8],
+        until: &str,
+        now_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let result = sqlx::query(
+            "UPDATE messages SET status = 'read', updated_ms = ? \
+             WHERE peer_user = ? AND direction = 'in' AND status != 'read' AND message_id <= ?",
+        )
+        .bind(now_ms)
+        .bind(peer_user.to_vec())
+        .bind(until.to_owned())
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected())
+    }
+
+    /// The newest (largest UUIDv7) incoming message id of a conversation.
+    pub async fn latest_incoming_id(&self, peer_user: &[u8]) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT MAX(message_id) FROM messages WHERE peer_user = ? AND direction = 'in'",
+        )
+        .bind(peer_user.to_vec())
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     /// Where my other devices were last seen: (peer id, addresses).
     pub async fn own_device_addrs(&self) -> Result<Vec<(Vec<u8>, Vec<String>)>, StoreError> {
         let rows = sqlx::query("SELECT peer_id, addrs FROM own_device_addrs")

@@ -51,6 +51,25 @@ pub enum Command {
     /// Manage contacts.
     #[command(subcommand)]
     Contact(ContactCommand),
+    /// Archive a conversation (on all my devices).
+    Archive {
+        /// Alias, user id or name of the contact.
+        with: String,
+    },
+    /// Take a conversation out of the archive (on all my devices).
+    Unarchive { with: String },
+    /// Mute a conversation (on all my devices).
+    Mute { with: String },
+    /// Unmute a conversation (on all my devices).
+    Unmute { with: String },
+    /// Give a contact a local alias, the same on all my devices ("" clears it).
+    Alias {
+        /// Alias, user id or name of the contact.
+        with: String,
+        /// The new alias.
+        #[arg(allow_hyphen_values = true)]
+        alias: String,
+    },
     /// Manage this user's devices (link a new one, list, revoke).
     #[command(subcommand)]
     Device(DeviceCommand),

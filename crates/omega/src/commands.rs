@@ -34,6 +34,11 @@ pub fn run(cli: Cli) -> Result<()> {
             (None, None) => bail!("give --name NAME (or --link URI to join an existing user)"),
         },
         Command::Device(command) => device(&data_dir, command, json),
+        Command::Archive { with } => meta(&data_dir, &with, json!({ "archived": true }), json),
+        Command::Unarchive { with } => meta(&data_dir, &with, json!({ "archived": false }), json),
+        Command::Mute { with } => meta(&data_dir, &with, json!({ "muted": true }), json),
+        Command::Unmute { with } => meta(&data_dir, &with, json!({ "muted": false }), json),
+        Command::Alias { with, alias } => meta(&data_dir, &with, json!({ "alias": alias }), json),
         Command::Id { card } => id(&data_dir, json, card),
         Command::Node(args) => run_node(&data_dir, &args, json),
         Command::Up(args) => crate::up::run(&data_dir, &args, json),
@@ -296,6 +301,26 @@ fn init_linked(data_dir: &DataDir, uri: &str, device_name: &str, json: bool) -> 
             println!("home mailbox: {mailbox} (omega node --mailbox {mailbox})");
         }
         println!("start it with: omega node (history arrives from the other device)");
+    }
+    Ok(())
+}
+
+/// Changes a conversation's shared metadata and prints it as it now is.
+fn meta(data_dir: &DataDir, with: &str, change: serde_json::Value, json: bool) -> Result<()> {
+    let client = Client::connect(data_dir)?;
+    let meta: serde_json::Value = client.put(
+        &format!("/v1/conversations/{}/meta", segment(with)),
+        &change,
+    )?;
+    if json {
+        println!("{meta}");
+    } else {
+        println!(
+            "{with}: archived {}, muted {}, alias {}",
+            meta["archived"],
+            meta["muted"],
+            meta["alias"].as_str().unwrap_or("(none)")
+        );
     }
     Ok(())
 }

@@ -431,6 +431,11 @@ fn link_a_second_device_from_the_cli_then_list_and_revoke_it() {
     wait_until(&phone, "bob", "the history backfill", |list| {
         texts(list, "in") == ["hello before the link"]
     });
+    // Conversation metadata is shared by the devices.
+    assert_eq!(json(&alice, &["archive", "bob"])["archived"], true);
+    assert_eq!(json(&phone, &["mute", "bob"])["muted"], true);
+    let bad = run(&alice, &["alias", "bob", "two words"]);
+    assert_eq!(bad.status.code(), Some(1));
     let devices = json(&alice, &["device", "list"]);
     assert_eq!(devices.as_array().expect("array").len(), 2);
     let refuse_self = run(
