@@ -257,6 +257,7 @@ impl Engine {
         if let Some(new_device) = new_list.device_by_ed25519(&device.ed25519).cloned() {
             self.announce_devices().await;
             self.queue_backfill(&new_device).await;
+            self.share_groups_with_my_devices().await;
         }
         v1::LinkResponse {
             result: Some(v1::link_response::Result::Sealed(sealed)),

@@ -40,6 +40,36 @@ pub enum GroupChange {
     Rename { name: String },
 }
 
+/// Who holds the key of this device's current outbound session in a group: the members it was
+/// shared with (user ids) and their devices (curve25519 keys).
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+struct SharedWith {
+    users: BTreeSet<String>,
+    #[serde(with = "hex_keys")]
+    devices: BTreeSet<[u8; 32]>,
+}
+
+mod hex_keys {
+    use std::collections::BTreeSet;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(keys: &BTreeSet<[u8; 32]>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(keys.iter().map(hex::encode))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeSet<[u8; 32]>, D::Error> {
+        let texts = Vec::<String>::deserialize(d)?;
+        texts
+            .iter()
+            .map(|text| {
+                let bytes = hex::decode(text).map_err(serde::de::Error::custom)?;
+                <[u8; 32]>::try_from(bytes.as_slice()).map_err(serde::de::Error::custom)
+            })
+            .collect()
+    }
+}
+
 /// The Megolm sessions a device holds for one group (`omega group sessions`).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GroupSessions {
@@ -296,7 +326,11 @@ impl Engine {
 
     /// Sends the whole log and the members' cards to every device of `to`, in messages that
     /// each fit an envelope.
-    async fn send_group_state(&mut self, id: &[u8; 32], to: &[UserKey]) -> Result<(), NodeError> {
+    pub(crate) async fn send_group_state(
+        &mut self,
+        id: &[u8; 32],
+        to: &[UserKey],
+    ) -> Result<(), NodeError> {
         let log = self.log(id)?;
         let genesis = log.genesis().to_bytes();
         let ops: Vec<Vec<u8>> = log.ops().map(SignedOp::to_bytes).collect();
@@ -339,6 +373,22 @@ impl Engine {
         let queued = self.store.queue_outbox(&rows, now_ms() as i64).await?;
         self.schedule(&queued);
         Ok(())
+    }
+
+    /// Sends every group I am a member of to my other devices (a device was just linked).
+    pub(crate) async fn share_groups_with_my_devices(&mut self) {
+        let mine: Vec<[u8; 32]> = self
+            .groups
+            .iter()
+            .filter(|(_, log)| log.state().is_member(&self.me))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in mine {
+            let me = self.me;
+            if let Err(error) = self.send_group_state(&id, &[me]).await {
+                warn!(%error, "could not share a group with my new device");
+            }
+        }
     }
 
     /// Dials every member device we know an address of (GossipSub needs connections).
@@ -737,21 +787,40 @@ impl Engine {
         let current = stored.as_ref().and_then(|row| {
             let info: OutboundSessionInfo = serde_json::from_str(&row.info).ok()?;
             let session = OutboundGroup::from_pickle(&row.pickle, &self.store_key).ok()?;
-            let shared: BTreeSet<UserKey> = serde_json::from_str::<Vec<String>>(&row.shared_with)
-                .ok()?
-                .iter()
-                .filter_map(|id| UserKey::parse_user_id(id).ok())
-                .collect();
+            let shared: SharedWith = serde_json::from_str(&row.shared_with).ok()?;
             Some((info, session, shared))
         });
-        let decision = SenderKeyPolicy::default().decide(
+        // Every device the current session's key must reach now: every device of every member,
+        // mine included, this one excepted.
+        let my_device = self.account.curve25519();
+        let devices_now: BTreeMap<[u8; 32], UserKey> = state
+            .members()
+            .keys()
+            .flat_map(|user| {
+                self.member_devices_with_me(user)
+                    .into_iter()
+                    .map(move |device| (device, *user))
+            })
+            .filter(|(device, _)| *device != my_device)
+            .collect();
+        let mut decision = SenderKeyPolicy::default().decide(
             &self.me,
             &state,
             current.as_ref().map(|(info, _, _)| info),
             now,
         );
+        // A device that had the key and is no longer listed (revoked) forces a new session.
+        if decision == SendDecision::Reuse
+            && let Some((_, _, shared)) = &current
+            && shared
+                .devices
+                .iter()
+                .any(|device| !devices_now.contains_key(device))
+        {
+            decision = SendDecision::Rotate(omega_groups::RotateReason::MembershipChanged);
+        }
         let mut rows = Vec::new();
-        let (mut info, mut session, shared) = match (decision, current) {
+        let (mut info, mut session, mut shared) = match (decision, current) {
             (SendDecision::NotAMember, _) => {
                 return Err(NodeError::InvalidInput(
                     "you are not a member of this group".into(),
@@ -760,8 +829,15 @@ impl Engine {
             (SendDecision::Reuse, Some(current)) => current,
             (decision, current) => {
                 debug!(?decision, "new group session");
-                let previous = current.map(|(_, _, shared)| shared).unwrap_or_default();
-                let my_device = self.account.curve25519();
+                let previous: BTreeSet<UserKey> = current
+                    .map(|(_, _, shared)| {
+                        shared
+                            .users
+                            .iter()
+                            .filter_map(|id| UserKey::parse_user_id(id).ok())
+                            .collect()
+                    })
+                    .unwrap_or_default();
                 let plan = plan_rekey(&state, &self.me, &my_device, &previous, |user| {
                     self.member_devices_with_me(user)
                 })
@@ -790,10 +866,45 @@ impl Engine {
                     created_ms: now,
                     messages_sent: 0,
                 };
-                let shared: BTreeSet<UserKey> = state.members().keys().copied().collect();
+                let shared = SharedWith {
+                    users: state.members().keys().map(UserKey::user_id).collect(),
+                    devices: plan
+                        .recipients
+                        .iter()
+                        .map(|recipient| recipient.device)
+                        .collect(),
+                };
                 (info, session, shared)
             }
         };
+        // A device that appeared since (a member's new device, or mine) gets the current key,
+        // from the current index on: it reads what follows, not what came before.
+        let newcomers: Vec<([u8; 32], UserKey)> = devices_now
+            .iter()
+            .filter(|(device, _)| !shared.devices.contains(*device))
+            .map(|(device, user)| (*device, *user))
+            .collect();
+        if !newcomers.is_empty() {
+            let key = v1::Content {
+                body: Some(v1::content::Body::GroupKey(v1::GroupKey {
+                    group_id: id.to_vec(),
+                    session_key: session.session_key().to_vec(),
+                    epoch: info.binding.epoch,
+                })),
+                ..v1::Content::default()
+            }
+            .encode_to_vec();
+            let key_id = uuid::Uuid::now_v7();
+            for (device, user) in newcomers {
+                rows.push(NewOutbox {
+                    message_id: key_id.as_bytes().to_vec(),
+                    peer_user: user.as_bytes().to_vec(),
+                    peer_device: device.to_vec(),
+                    content: key.clone(),
+                });
+                shared.devices.insert(device);
+            }
+        }
         let payload = v1::GroupPayload {
             message_id: message_id.as_bytes().to_vec(),
             timestamp_ms: now,
@@ -840,10 +951,8 @@ impl Engine {
             session_id: session.session_id(),
             pickle: session.pickle(&self.store_key),
             info: serde_json::to_string(&info).map_err(|e| NodeError::Internal(e.to_string()))?,
-            shared_with: serde_json::to_string(
-                &shared.iter().map(UserKey::user_id).collect::<Vec<_>>(),
-            )
-            .map_err(|e| NodeError::Internal(e.to_string()))?,
+            shared_with: serde_json::to_string(&shared)
+                .map_err(|e| NodeError::Internal(e.to_string()))?,
         };
         let (queued, _) = self
             .store

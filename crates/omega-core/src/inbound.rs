@@ -204,6 +204,12 @@ impl Engine {
                     return self.refuse(&stats.refused_malformed, &id, &reason);
                 }
             },
+            // Group traffic goes to every member device, my other devices included.
+            Some(
+                v1::content::Body::GroupState(_)
+                | v1::content::Body::GroupKey(_)
+                | v1::content::Body::GroupMessage(_),
+            ) => None,
             _ if sender == self.me => {
                 if account_changed {
                     self.reload_account().await;
@@ -211,7 +217,7 @@ impl Engine {
                 return self.refuse(
                     &stats.refused_malformed,
                     &id,
-                    "my own devices send only device contents",
+                    "my own devices send only device and group contents",
                 );
             }
             _ => None,

@@ -464,3 +464,103 @@ async fn garbage_wrong_reused_and_expired_link_uris_are_refused() {
 
     node.shutdown(&alice.data_dir).await;
 }
+
+/// Texts of a group's messages on one device, with their direction.
+async fn group_texts(handle: &NodeHandle, group: &str) -> Vec<(String, String)> {
+    handle
+        .group_messages(group, 10_000)
+        .await
+        .map(|messages| {
+            messages
+                .into_iter()
+                .map(|message| (message.direction, message.text))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_linked_device_joins_my_groups_and_reads_and_writes_in_them() {
+    let alice = Identity::create("Alice").await;
+    let bob = Identity::create("Bob").await;
+    let alice_a = alice.start().await;
+    let bob_node = bob.start().await;
+    let (a, b) = (alice_a.handle(), bob_node.handle());
+    introduce(&a, "alice", &b, "bob").await;
+    let group = b
+        .group_create("club", &["alice".to_owned()])
+        .await
+        .expect("create")
+        .group_id;
+    eventually(&a, "alice knows the group", || async {
+        a.group(&group).await.is_ok()
+    })
+    .await;
+    b.group_send(
+        &group,
+        omega_core::kinds::Draft::Text {
+            body: "before the link".into(),
+            mentions: Vec::new(),
+        },
+    )
+    .await
+    .expect("send");
+    eventually(&a, "alice has the first message", || async {
+        group_texts(&a, &group).await.len() == 1
+    })
+    .await;
+
+    // Alice links a second device: it gets her groups.
+    let offer = a.link_device().await.expect("link offer");
+    let dir = new_dir();
+    link(&offer.uri, &dir).await.expect("join");
+    let second = omega_core::Node::start(alice_config(&dir.data_dir))
+        .await
+        .expect("start the linked device");
+    let a2 = second.handle();
+    eventually(&a2, "the new device knows the group", || async {
+        a2.group(&group).await.is_ok()
+    })
+    .await;
+    eventually(&b, "bob sees two devices of alice", || async {
+        device_count(&b, "alice").await == 2
+    })
+    .await;
+
+    // Bob's next message reaches both of Alice's devices (his session key is shared with the
+    // new device from now on); Alice's from her first device shows as hers on the second.
+    let text = |body: &str| omega_core::kinds::Draft::Text {
+        body: body.into(),
+        mentions: Vec::new(),
+    };
+    b.group_send(&group, text("after the link"))
+        .await
+        .expect("send");
+    a.group_send(&group, text("from alice's laptop"))
+        .await
+        .expect("send");
+    eventually(&a2, "the new device reads the group", || async {
+        let texts = group_texts(&a2, &group).await;
+        texts.contains(&("in".into(), "after the link".into()))
+            && texts.contains(&("out".into(), "from alice's laptop".into()))
+    })
+    .await;
+    assert!(
+        !group_texts(&a2, &group)
+            .await
+            .iter()
+            .any(|(_, body)| body == "before the link"),
+        "a new device reads only what follows its link"
+    );
+    // And it writes: Bob gets it.
+    a2.group_send(&group, text("from alice's phone"))
+        .await
+        .expect("send");
+    eventually(&b, "bob reads the new device", || async {
+        group_texts(&b, &group)
+            .await
+            .contains(&("in".into(), "from alice's phone".into()))
+    })
+    .await;
+    second.shutdown(&dir.data_dir).await;
+}

@@ -283,8 +283,9 @@ impl MessageRow {
     pub(crate) const SELECT_ALL: &'static str = "SELECT seq, message_id, peer_user, direction, body, status, timestamp_ms, updated_ms, kind, extra, reply_to, edited_ms, deleted, reactions, expires_at_ms, author FROM messages ORDER BY seq DESC LIMIT ?";
     pub(crate) const SELECT_BY_ID: &'static str = "SELECT seq, message_id, peer_user, direction, body, status, timestamp_ms, updated_ms, kind, extra, reply_to, edited_ms, deleted, reactions, expires_at_ms, author FROM messages WHERE message_id = ? ORDER BY direction DESC LIMIT 1";
     pub(crate) const SELECT_IN_CONVERSATION: &'static str = "SELECT seq, message_id, peer_user, direction, body, status, timestamp_ms, updated_ms, kind, extra, reply_to, edited_ms, deleted, reactions, expires_at_ms, author FROM messages WHERE peer_user = ? AND message_id = ? ORDER BY direction DESC LIMIT 1";
-    /// History in local order, from `seq` > ?, at most ? rows (backfill of a linked device).
-    pub(crate) const SELECT_PAGE: &'static str = "SELECT seq, message_id, peer_user, direction, body, status, timestamp_ms, updated_ms, kind, extra, reply_to, edited_ms, deleted, reactions, expires_at_ms, author FROM messages WHERE seq > ? ORDER BY seq ASC LIMIT ?";
+    /// 1:1 history in local order, from `seq` > ?, at most ? rows (backfill of a linked device;
+    /// group messages are not backfilled: a new device reads a group from its link on).
+    pub(crate) const SELECT_PAGE: &'static str = "SELECT seq, message_id, peer_user, direction, body, status, timestamp_ms, updated_ms, kind, extra, reply_to, edited_ms, deleted, reactions, expires_at_ms, author FROM messages WHERE seq > ? AND author IS NULL ORDER BY seq ASC LIMIT ?";
     /// Full-text search: binds the FTS5 expression, the peer (or NULL) twice, the limit.
     pub(crate) const SEARCH: &'static str = "SELECT m.seq, m.message_id, m.peer_user, m.direction, m.body, m.status, m.timestamp_ms, m.updated_ms, m.kind, m.extra, m.reply_to, m.edited_ms, m.deleted, m.reactions, m.expires_at_ms, m.author \
         FROM messages_fts JOIN messages m ON m.seq = messages_fts.rowid \
