@@ -180,6 +180,8 @@ pub(crate) struct Engine {
     pub account: DeviceAccount,
     pub store_key: Zeroizing<[u8; 32]>,
     pub me: UserKey,
+    /// Group messages still to drop on arrival (fault injection, `NodeConfig::drop_gossip`).
+    pub drop_gossip: u32,
     /// Every group this device knows, by id.
     pub groups: HashMap<[u8; 32], omega_groups::GroupLog>,
     pub my_devices: VerifiedDeviceList,
@@ -743,7 +745,13 @@ impl Engine {
                 }
             }
             NetEvent::Gossip { topic, data, .. } => {
-                self.on_group_message(&data, Some(&topic)).await;
+                Stats::bump(&self.stats.gossip_received);
+                if self.drop_gossip > 0 {
+                    self.drop_gossip -= 1;
+                    Stats::bump(&self.stats.gossip_dropped);
+                } else {
+                    self.on_group_message(&data, Some(&topic)).await;
+                }
             }
             NetEvent::TopicJoined { peer, .. } => self.on_topic_joined(peer),
             NetEvent::Disconnected { .. } => {}

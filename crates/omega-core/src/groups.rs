@@ -129,6 +129,10 @@ impl Engine {
             .store
             .purge_waiting(now_ms() as i64 - WAITING_TTL_MS)
             .await;
+        let _ = self
+            .store
+            .purge_group_sent(now_ms() as i64 - WAITING_TTL_MS)
+            .await;
     }
 
     /// Finds a group by id (base32), id prefix (at least 8 characters) or exact name.
@@ -431,11 +435,15 @@ impl Engine {
         for bytes in &state.ops {
             ops.push(decode_op(bytes).map_err(|error| error.to_string())?);
         }
+        // A group learnt just now was not followed yet, whatever its genesis says.
+        let was_member = self
+            .groups
+            .get(&id)
+            .is_some_and(|log| log.state().is_member(&self.me));
         let mut log = match self.groups.get(&id) {
             Some(log) => log.clone(),
             None => GroupLog::new(genesis).map_err(|error| error.to_string())?,
         };
-        let was_member = log.state().is_member(&self.me);
         let results = log.apply_all(ops.iter().cloned());
         // Only a member (now or before these ops) may tell us about a group.
         let known_author = log.genesis().genesis().creator == *sender
@@ -529,6 +537,8 @@ impl Engine {
             sender_user: sender.as_bytes().to_vec(),
             sender_device: device_curve25519.to_vec(),
             pickle: session.pickle(&self.store_key),
+            next_index: i64::from(session.first_known_index()),
+            missing: "[]".to_owned(),
         };
         self.store
             .save_group_inbound(&row, now_ms() as i64)
@@ -593,7 +603,10 @@ impl Engine {
             return warn!("a stored group session does not open");
         };
         let plaintext = match inbound.decrypt(&message.ciphertext) {
-            Ok((plaintext, _index)) => plaintext,
+            Ok((plaintext, index)) => {
+                self.track_gaps(&session, index).await;
+                plaintext
+            }
             Err(error) => {
                 Stats::bump(&stats.refused_undecryptable);
                 return debug!(%error, "a group message does not decrypt");
@@ -656,6 +669,119 @@ impl Engine {
             Ok(false) => Stats::bump(&stats.duplicates),
             Err(error) => warn!(%error, "could not store a group message"),
         }
+    }
+
+    /// Notes a decrypted ratchet index of a received session; asks the sending device again for
+    /// the messages a jump in indexes shows missing (a connection that died silently loses what
+    /// was published meanwhile; GossipSub has no acknowledgements).
+    async fn track_gaps(&mut self, session: &GroupInboundRow, index: u32) {
+        let mut gaps = Gaps::from_row(session.next_index, &session.missing);
+        let before = gaps.clone();
+        let wanted = gaps.observe(index);
+        if gaps == before {
+            return;
+        }
+        if let Err(error) = self
+            .store
+            .set_group_gaps(
+                &session.session_id,
+                i64::from(gaps.next),
+                &gaps.missing_json(),
+            )
+            .await
+        {
+            return warn!(%error, "could not record a group session's gaps");
+        }
+        if wanted.is_empty() {
+            return;
+        }
+        let (Ok(sender), Ok(device)) = (
+            UserKey::from_bytes(&session.sender_user),
+            <[u8; 32]>::try_from(session.sender_device.as_slice()),
+        ) else {
+            return;
+        };
+        let content = v1::Content {
+            body: Some(v1::content::Body::GroupResend(v1::GroupResend {
+                group_id: session.group_id.clone(),
+                session_id: session.session_id.clone(),
+                indexes: wanted,
+            })),
+            ..v1::Content::default()
+        }
+        .encode_to_vec();
+        let row = NewOutbox {
+            message_id: uuid::Uuid::now_v7().as_bytes().to_vec(),
+            peer_user: sender.as_bytes().to_vec(),
+            peer_device: device.to_vec(),
+            content,
+        };
+        match self.store.queue_outbox(&[row], now_ms() as i64).await {
+            Ok(queued) => {
+                Stats::bump(&self.stats.group_resends_asked);
+                self.schedule(&queued);
+            }
+            Err(error) => warn!(%error, "could not ask for missed group messages"),
+        }
+    }
+
+    /// A member's device missed some of my messages: they go to it again, carried over Olm.
+    pub(crate) async fn on_group_resend(
+        &mut self,
+        sender: &UserKey,
+        device_curve25519: &[u8; 32],
+        request: &v1::GroupResend,
+    ) -> Result<(), String> {
+        let group_id: [u8; 32] = request
+            .group_id
+            .as_slice()
+            .try_into()
+            .map_err(|_| "group id is not 32 bytes".to_owned())?;
+        let log = self.groups.get(&group_id).ok_or("unknown group")?;
+        if !log.state().is_member(sender) {
+            return Err("a resend request from someone who is not a member".into());
+        }
+        if request.indexes.len() > Gaps::MAX_ASK {
+            return Err("too many indexes asked at once".into());
+        }
+        let found = self
+            .store
+            .group_sent(&request.session_id, &request.indexes)
+            .await
+            .map_err(|error| error.to_string())?;
+        let mut rows = Vec::new();
+        for wire in found {
+            // Only messages of this group (session ids are unique; this is belt and braces).
+            let Ok(message) = omega_proto::decode_group_message(&wire) else {
+                continue;
+            };
+            if message.group_id != request.group_id {
+                continue;
+            }
+            rows.push(NewOutbox {
+                message_id: uuid::Uuid::now_v7().as_bytes().to_vec(),
+                peer_user: sender.as_bytes().to_vec(),
+                peer_device: device_curve25519.to_vec(),
+                content: v1::Content {
+                    body: Some(v1::content::Body::GroupMessage(wire)),
+                    ..v1::Content::default()
+                }
+                .encode_to_vec(),
+            });
+        }
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let queued = self
+            .store
+            .queue_outbox(&rows, now_ms() as i64)
+            .await
+            .map_err(|error| error.to_string())?;
+        for _ in &queued {
+            Stats::bump(&self.stats.group_resends_served);
+        }
+        self.schedule(&queued);
+        Ok(())
     }
 
     /// A reaction, edit or delete arrived in a group.
@@ -910,6 +1036,7 @@ impl Engine {
             timestamp_ms: now,
             content: Some(content),
         };
+        let index = session.message_index();
         let wire = v1::GroupMessage {
             version: omega_proto::WIRE_VERSION,
             group_id: id.to_vec(),
@@ -956,7 +1083,7 @@ impl Engine {
         };
         let (queued, _) = self
             .store
-            .queue_group_send(local, &outbound, &rows, now as i64)
+            .queue_group_send(local, &outbound, (index, &wire), &rows, now as i64)
             .await?;
         self.schedule(&queued);
         Stats::bump(&self.stats.sent);
@@ -1277,5 +1404,86 @@ impl crate::NodeHandle {
         })
         .await?;
         answer.await.map_err(|_| NodeError::ShuttingDown)?
+    }
+}
+
+/// What a receiver has seen of one sender's session: the ratchet index after the highest one
+/// decrypted, and the indexes below it never seen. Sans IO.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Gaps {
+    pub next: u32,
+    pub missing: BTreeSet<u32>,
+}
+
+impl Gaps {
+    /// Most indexes remembered as missing; the oldest are forgotten first.
+    pub const MAX_MISSING: usize = 1024;
+    /// Most indexes asked for at once.
+    pub const MAX_ASK: usize = 256;
+
+    pub fn from_row(next_index: i64, missing: &str) -> Gaps {
+        Gaps {
+            next: u32::try_from(next_index).unwrap_or(0),
+            missing: serde_json::from_str(missing).unwrap_or_default(),
+        }
+    }
+
+    pub fn missing_json(&self) -> String {
+        serde_json::to_string(&self.missing).unwrap_or_else(|_| "[]".to_owned())
+    }
+
+    /// Records that message `index` arrived. Returns the indexes newly found missing (to ask
+    /// the sender for: at most [`Self::MAX_ASK`], the nearest to `index`).
+    pub fn observe(&mut self, index: u32) -> Vec<u32> {
+        if index < self.next {
+            self.missing.remove(&index);
+            return Vec::new();
+        }
+        let first = self
+            .next
+            .max(index.saturating_sub(u32::try_from(Self::MAX_ASK).unwrap_or(u32::MAX)));
+        let new: Vec<u32> = (first..index).collect();
+        self.missing.extend(new.iter().copied());
+        while self.missing.len() > Self::MAX_MISSING {
+            self.missing.pop_first();
+        }
+        self.next = index.saturating_add(1);
+        new
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Gaps;
+
+    #[test]
+    fn a_jump_in_indexes_is_a_gap_and_a_late_arrival_fills_it() {
+        let mut gaps = Gaps::default();
+        assert!(gaps.observe(0).is_empty());
+        assert!(gaps.observe(1).is_empty());
+        assert_eq!(gaps.observe(4), vec![2, 3]);
+        assert_eq!(gaps.next, 5);
+        assert!(gaps.observe(3).is_empty(), "a late arrival is no new gap");
+        assert_eq!(gaps.missing.iter().copied().collect::<Vec<_>>(), vec![2]);
+        assert!(gaps.observe(3).is_empty(), "a duplicate changes nothing");
+        let again = Gaps::from_row(i64::from(gaps.next), &gaps.missing_json());
+        assert_eq!(again, gaps);
+    }
+
+    #[test]
+    fn a_session_shared_late_starts_at_its_first_index_and_huge_gaps_are_bounded() {
+        let mut gaps = Gaps::from_row(10, "[]");
+        assert!(
+            gaps.observe(10).is_empty(),
+            "the key's first index is no gap"
+        );
+        let asked = gaps.observe(100_000);
+        assert_eq!(asked.len(), Gaps::MAX_ASK);
+        assert_eq!(asked.last(), Some(&99_999));
+        for index in (200_000..210_000).step_by(2) {
+            gaps.observe(index);
+        }
+        assert!(gaps.missing.len() <= Gaps::MAX_MISSING);
+        assert_eq!(Gaps::from_row(-1, "garbage"), Gaps::default());
     }
 }

@@ -208,7 +208,8 @@ impl Engine {
             Some(
                 v1::content::Body::GroupState(_)
                 | v1::content::Body::GroupKey(_)
-                | v1::content::Body::GroupMessage(_),
+                | v1::content::Body::GroupMessage(_)
+                | v1::content::Body::GroupResend(_),
             ) => None,
             _ if sender == self.me => {
                 if account_changed {
@@ -324,6 +325,14 @@ impl Engine {
             }
             Some(v1::content::Body::GroupMessage(bytes)) => {
                 self.on_group_message(bytes, None).await;
+            }
+            Some(v1::content::Body::GroupResend(request)) => {
+                if let Err(reason) = self
+                    .on_group_resend(&sender, &device.curve25519, request)
+                    .await
+                {
+                    debug!(%reason, "ignored a group resend request");
+                }
             }
             Some(
                 v1::content::Body::DeviceList(_)

@@ -541,7 +541,8 @@ pub fn arrived(content: &v1::Content, sender: &UserKey) -> Result<Arrived, Strin
         Some(
             v1::content::Body::GroupState(_)
             | v1::content::Body::GroupKey(_)
-            | v1::content::Body::GroupMessage(_),
+            | v1::content::Body::GroupMessage(_)
+            | v1::content::Body::GroupResend(_),
         ) => Err("group traffic is not a conversation item".into()),
         Some(
             v1::content::Body::DeviceList(_)

@@ -286,6 +286,10 @@ pub struct Stats {
     pub links_completed: AtomicU64,
     pub links_refused: AtomicU64,
     pub mailbox_refused: AtomicU64,
+    pub group_resends_asked: AtomicU64,
+    pub group_resends_served: AtomicU64,
+    pub gossip_dropped: AtomicU64,
+    pub gossip_received: AtomicU64,
 }
 
 /// A copy of [`Stats`] for display.
@@ -315,6 +319,18 @@ pub struct StatsSnapshot {
     /// Times the home mailbox refused this device (`unauthorized`, `unknown_device`: e.g. revoked).
     #[serde(default)]
     pub mailbox_refused: u64,
+    /// Group messages asked again from their sender (a gap in a sender's ratchet indexes).
+    #[serde(default)]
+    pub group_resends_asked: u64,
+    /// Group messages sent again to a member who missed them.
+    #[serde(default)]
+    pub group_resends_served: u64,
+    /// Group messages that arrived on a GossipSub topic (before any check).
+    #[serde(default)]
+    pub gossip_received: u64,
+    /// Group messages dropped on arrival by fault injection ([`crate::NodeConfig::drop_gossip`]).
+    #[serde(default)]
+    pub gossip_dropped: u64,
 }
 
 impl Stats {
@@ -339,6 +355,10 @@ impl Stats {
             links_completed,
             links_refused,
             mailbox_refused,
+            group_resends_asked,
+            group_resends_served,
+            gossip_dropped,
+            gossip_received,
         } = self;
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         StatsSnapshot {
@@ -357,6 +377,10 @@ impl Stats {
             links_completed: get(links_completed),
             links_refused: get(links_refused),
             mailbox_refused: get(mailbox_refused),
+            group_resends_asked: get(group_resends_asked),
+            group_resends_served: get(group_resends_served),
+            gossip_dropped: get(gossip_dropped),
+            gossip_received: get(gossip_received),
         }
     }
 }

@@ -40,6 +40,9 @@ pub struct NodeConfig {
     pub mdns: bool,
     /// Servers whose DHT, relay and NAT services the node uses (full multiaddrs with /p2p/).
     pub bootstrap: Vec<Multiaddr>,
+    /// Fault injection for tests: drop the first this many group messages that arrive on a
+    /// topic, as a connection that died silently would (counted in `gossip_dropped`). 0 in use.
+    pub drop_gossip: u32,
 }
 
 impl NodeConfig {
@@ -61,6 +64,7 @@ impl NodeConfig {
             mailbox_poll: Duration::from_secs(5),
             mdns: false,
             bootstrap: Vec::new(),
+            drop_gossip: 0,
         }
     }
 }
@@ -183,6 +187,7 @@ impl Node {
             store_key: opened.store_key,
             me,
             groups: HashMap::new(),
+            drop_gossip: config.drop_gossip,
             my_devices: opened.devices,
             net: engine_net,
             outbox: Outbox::new(config.outbox.clone()),

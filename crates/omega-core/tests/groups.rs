@@ -160,6 +160,12 @@ async fn a_group_of_twenty_nodes_delivers_once_catches_up_excludes_the_removed_a
             );
         }
     }
+    // Members on the topic heard these over GossipSub (not only carried over Olm).
+    let heard: u64 = members
+        .iter()
+        .map(|member| member.handle().stats().gossip_received)
+        .sum();
+    assert!(heard > 0, "no group message travelled over GossipSub");
 
     // Member 5 goes offline for 50 messages, comes back on its port and gets them all.
     let away = 5;
@@ -372,4 +378,75 @@ async fn a_group_of_twenty_nodes_delivers_once_catches_up_excludes_the_removed_a
             node.shutdown(&member.identity.data_dir).await;
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_lost_on_a_dead_connection_are_asked_again_and_arrive_once() {
+    let alice = Identity::create("alice").await;
+    let bob = Identity::create("bob").await;
+    let a_node = alice.start().await;
+    // Bob loses the first two group messages that reach him on the topic, as a connection that
+    // died silently would: the sender believes he heard them.
+    let mut config = bob.config(ANY_LOOPBACK_PORT, common::PASSPHRASE);
+    config.drop_gossip = 2;
+    let b_node = Node::start(config).await.expect("start bob");
+    let (a, b) = (a_node.handle(), b_node.handle());
+    common::introduce(&a, "alice", &b, "bob").await;
+    let group = a
+        .group_create("pair", &["bob".to_owned()])
+        .await
+        .expect("create")
+        .group_id;
+    {
+        let b = b.clone();
+        let group = group.clone();
+        eventually("bob knows the group", move || {
+            let b = b.clone();
+            let group = group.clone();
+            async move { b.group(&group).await.is_ok() }
+        })
+        .await;
+    }
+    // Send until two messages went out on the topic and were lost on the way (the first ones
+    // may be carried over Olm while Bob is not on the topic yet).
+    let mut sent = Vec::new();
+    for n in 0..200 {
+        let body = format!("message {n}");
+        a.group_send(&group, text(&body)).await.expect("send");
+        sent.push(body);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if b.stats().gossip_dropped == 2 {
+            break;
+        }
+    }
+    assert_eq!(
+        b.stats().gossip_dropped,
+        2,
+        "no message was lost on the topic"
+    );
+    a.group_send(&group, text("the one after"))
+        .await
+        .expect("send");
+    sent.push("the one after".to_owned());
+    {
+        let b = b.clone();
+        let group = group.clone();
+        let sent = sent.clone();
+        eventually("bob has every message, the lost ones included", move || {
+            let b = b.clone();
+            let group = group.clone();
+            let sent = sent.clone();
+            async move {
+                let counts = texts(&b, &group).await;
+                sent.iter().all(|body| counts.contains_key(body))
+            }
+        })
+        .await;
+    }
+    let counts = texts(&b, &group).await;
+    assert!(sent.iter().all(|body| counts[body] == 1), "{counts:?}");
+    assert!(b.stats().group_resends_asked >= 1);
+    assert!(a.stats().group_resends_served >= 2);
+    a_node.shutdown(&alice.data_dir).await;
+    b_node.shutdown(&bob.data_dir).await;
 }

@@ -111,6 +111,11 @@ impl InboundGroup {
         self.session.session_id()
     }
 
+    /// The first ratchet index this session can decrypt (the index its key was shared at).
+    pub fn first_known_index(&self) -> u32 {
+        self.session.first_known_index()
+    }
+
     /// Decrypts a message of this session (its signature and MAC are checked). Returns the
     /// plaintext and the message's index in the ratchet.
     pub fn decrypt(&mut self, ciphertext: &[u8]) -> Result<(Vec<u8>, u32), MegolmError> {

@@ -35,7 +35,11 @@ CREATE TABLE group_inbound (
     sender_user   BLOB    NOT NULL,
     sender_device BLOB    NOT NULL,
     pickle        TEXT    NOT NULL,
-    received_ms   INTEGER NOT NULL
+    received_ms   INTEGER NOT NULL,
+    -- Gap repair: the ratchet index after the highest one decrypted, and the indexes below it
+    -- never seen (JSON array), which were asked again from the sender.
+    next_index    INTEGER NOT NULL DEFAULT 0,
+    missing       TEXT    NOT NULL DEFAULT '[]'
 );
 
 -- Group messages that arrived before their session key: kept until it comes (bounded by the
@@ -47,3 +51,13 @@ CREATE TABLE group_waiting (
     received_ms INTEGER NOT NULL
 );
 CREATE INDEX group_waiting_by_session ON group_waiting (session_id);
+
+-- My published group messages by session and ratchet index, so a member that missed one (a
+-- connection that died silently) can ask for it again. Purged after the mailbox TTL.
+CREATE TABLE group_sent (
+    session_id TEXT    NOT NULL,
+    idx        INTEGER NOT NULL,
+    message    BLOB    NOT NULL,
+    sent_ms    INTEGER NOT NULL,
+    PRIMARY KEY (session_id, idx)
+);

@@ -39,6 +39,10 @@ pub struct GroupInboundRow {
     pub sender_device: Vec<u8>,
     /// Encrypted with the store key.
     pub pickle: String,
+    /// The ratchet index after the highest one decrypted (first: the key's first index).
+    pub next_index: i64,
+    /// JSON array of indexes below `next_index` never seen.
+    pub missing: String,
 }
 
 /// What sending to a group does here, in the same transaction.
@@ -188,7 +192,7 @@ impl Store {
         session_id: &str,
     ) -> Result<Option<GroupInboundRow>, StoreError> {
         let row = sqlx::query(
-            "SELECT session_id, group_id, sender_user, sender_device, pickle FROM group_inbound WHERE session_id = ?",
+            "SELECT session_id, group_id, sender_user, sender_device, pickle, next_index, missing FROM group_inbound WHERE session_id = ?",
         )
         .bind(session_id)
         .fetch_optional(&self.pool)
@@ -200,9 +204,56 @@ impl Store {
                 sender_user: row.try_get("sender_user")?,
                 sender_device: row.try_get("sender_device")?,
                 pickle: row.try_get("pickle")?,
+                next_index: row.try_get("next_index")?,
+                missing: row.try_get("missing")?,
             })
         })
         .transpose()
+    }
+
+    /// Records what has been seen of a received session (gap repair).
+    pub async fn set_group_gaps(
+        &self,
+        session_id: &str,
+        next_index: i64,
+        missing: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE group_inbound SET next_index = ?, missing = ? WHERE session_id = ?")
+            .bind(next_index)
+            .bind(missing)
+            .bind(session_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// My published messages of one session at these ratchet indexes.
+    pub async fn group_sent(
+        &self,
+        session_id: &str,
+        indexes: &[u32],
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut found = Vec::with_capacity(indexes.len());
+        for index in indexes {
+            let message: Option<Vec<u8>> = sqlx::query_scalar(
+                "SELECT message FROM group_sent WHERE session_id = ? AND idx = ?",
+            )
+            .bind(session_id)
+            .bind(i64::from(*index))
+            .fetch_optional(&self.pool)
+            .await?;
+            found.extend(message);
+        }
+        Ok(found)
+    }
+
+    /// Drops my published messages older than `before_ms`.
+    pub async fn purge_group_sent(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM group_sent WHERE sent_ms < ?")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     /// The received sessions of a group: (session id, sender user key, received ms), oldest first.
@@ -235,8 +286,8 @@ impl Store {
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "INSERT INTO group_inbound (session_id, group_id, sender_user, sender_device, pickle, received_ms) \
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO group_inbound (session_id, group_id, sender_user, sender_device, pickle, received_ms, next_index, missing) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         )
         .bind(session.session_id.clone())
         .bind(session.group_id.clone())
@@ -244,6 +295,8 @@ impl Store {
         .bind(session.sender_device.clone())
         .bind(session.pickle.clone())
         .bind(now_ms)
+        .bind(session.next_index)
+        .bind(session.missing.clone())
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -299,10 +352,20 @@ impl Store {
         &self,
         local: GroupLocal<'_>,
         outbound: &GroupOutboundRow,
+        sent: (u32, &[u8]),
         outbox: &[NewOutbox],
         now_ms: i64,
     ) -> Result<(Vec<QueuedOutbox>, Option<String>), StoreError> {
         let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO group_sent (session_id, idx, message, sent_ms) VALUES (?, ?, ?, ?)",
+        )
+        .bind(outbound.session_id.clone())
+        .bind(i64::from(sent.0))
+        .bind(sent.1.to_vec())
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
         let changed = match local {
             GroupLocal::Item(message) => {
                 insert_message(&mut tx, message, now_ms).await?;
