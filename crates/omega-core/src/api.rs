@@ -119,6 +119,11 @@ pub fn router(
         )
         .route("/v1/files", post(files::send_file))
         .route("/v1/files/{id}/fetch", post(files::fetch_file))
+        .route("/v1/files/{id}/content", get(files::content))
+        .route(
+            "/v1/files/upload",
+            post(files::upload).layer(DefaultBodyLimit::disable()),
+        )
         .route("/v1/transfers", get(files::transfers))
         .route("/v1/transfers/{id}", get(files::transfer))
         .route("/v1/search", get(search))

@@ -595,3 +595,107 @@ fn a_picture_arrives_with_its_thumbnail_and_no_message_shows_the_key() {
     assert_eq!(mine["file"]["state"], "sent");
     drop(server);
 }
+
+/// Sends a raw body to `POST /v1/files/upload?…` with the API token; status and JSON.
+fn upload(dir: &Path, query: &str, body: &[u8]) -> (u16, Value) {
+    let info: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("api.json")).unwrap()).unwrap();
+    let url = format!("{}/v1/files/upload?{query}", info["url"].as_str().unwrap());
+    let auth = format!("Bearer {}", info["token"].as_str().unwrap());
+    let mut response = agent()
+        .post(&url)
+        .header("Authorization", &auth)
+        .send(body)
+        .unwrap();
+    let text = response.body_mut().read_to_string().unwrap();
+    (
+        response.status().as_u16(),
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
+}
+
+#[test]
+fn an_uploaded_file_is_sent_and_a_fetched_one_is_downloaded_and_garbage_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let server = start_server(&root.path().join("server"));
+    let home = server_addr(&server);
+    let (alice, _alice_node, bob, _bob_node) = pair(root.path(), &home);
+
+    // Garbage: no such contact, an empty body, a name that sanitizes to nothing is renamed.
+    let (status, error) = upload(&alice, "to=nobody&name=a.txt", b"hello");
+    assert_eq!(status, 404, "{error}");
+    let (status, error) = upload(&alice, "to=bob&name=a.txt", b"");
+    assert_eq!(status, 400, "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("empty")
+    );
+    let (status, _) = upload(&alice, "name=a.txt", b"hello");
+    assert_eq!(status, 400, "a missing `to` is refused");
+
+    // An upload is sent like any file; its name survives (sanitized).
+    let body = b"lista de compras: arroz, feij\xc3\xa3o, farinha\n".repeat(10_000);
+    let (status, transfer) = upload(&alice, "to=bob&name=..%2Fcompras.txt", &body);
+    assert_eq!(status, 202, "{transfer}");
+    let arrived = arrived_file(&bob);
+    let message_id = arrived["message_id"].as_str().unwrap().to_owned();
+    assert!(!arrived["file"]["name"].as_str().unwrap().contains('/'));
+
+    // Not fetched yet: no content. Then fetched into the node's downloads and downloaded whole.
+    let (status, _) = call(
+        &bob,
+        "GET",
+        &format!("/v1/files/{message_id}/content"),
+        None,
+    );
+    assert_eq!(status, 400);
+    let (status, _) = call(
+        &bob,
+        "GET",
+        "/v1/files/00000000-0000-0000-0000-000000000000/content",
+        None,
+    );
+    assert_eq!(status, 404);
+    api(
+        &bob,
+        "POST",
+        &format!("/v1/files/{message_id}/fetch"),
+        Some(json!({})),
+    );
+    wait_for("the file is fetched", || {
+        api(&bob, "GET", &format!("/v1/messages/{message_id}"), None)["file"]["state"] == "done"
+    });
+    let info: Value =
+        serde_json::from_slice(&std::fs::read(bob.join("api.json")).unwrap()).unwrap();
+    let url = format!(
+        "{}/v1/files/{message_id}/content",
+        info["url"].as_str().unwrap()
+    );
+    let mut response = agent()
+        .get(&url)
+        .header(
+            "Authorization",
+            &format!("Bearer {}", info["token"].as_str().unwrap()),
+        )
+        .call()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let disposition = response
+        .headers()
+        .get("content-disposition")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(disposition.starts_with("attachment"), "{disposition}");
+    let mut downloaded = Vec::new();
+    response
+        .body_mut()
+        .as_reader()
+        .read_to_end(&mut downloaded)
+        .unwrap();
+    assert_eq!(downloaded, body);
+    drop(server);
+}

@@ -326,6 +326,59 @@ impl Files {
 }
 
 impl NodeHandle {
+    /// Where a file received and fetched is, with its name and size, for a download. With
+    /// `any_place` false (a browser session), only files fetched into `DATA_DIR/downloads`.
+    pub async fn fetched_file(
+        &self,
+        message_id: &str,
+        any_place: bool,
+    ) -> Result<(PathBuf, String, u64), NodeError> {
+        let row = self
+            .store
+            .file(message_id)
+            .await?
+            .ok_or_else(|| NodeError::UnknownMessage {
+                id: message_id.to_owned(),
+            })?;
+        let path = match (row.state.as_str(), row.path) {
+            ("done", Some(path)) => PathBuf::from(path),
+            _ => {
+                return Err(invalid(format!(
+                    "file {message_id} is not fetched yet (fetch it first)"
+                )));
+            }
+        };
+        let downloads = self.files.root.join("downloads");
+        if !any_place && !path.starts_with(&downloads) {
+            return Err(invalid(format!(
+                "file {message_id} was fetched outside the node's downloads; open it from there"
+            )));
+        }
+        let meta = fs::metadata(&path)
+            .map_err(|error| invalid(format!("the fetched file is gone: {error}")))?;
+        let name = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "file".to_owned());
+        Ok((path, name, meta.len()))
+    }
+
+    /// A fresh place in `DATA_DIR/outgoing` for a file uploaded to be sent: its directory and
+    /// path (the name sanitized).
+    pub fn upload_path(&self, name: &str) -> Result<(PathBuf, PathBuf), NodeError> {
+        let name = omega_files::sanitize_name(name);
+        if name.is_empty() {
+            return Err(invalid("a file needs a name".to_owned()));
+        }
+        let dir = self
+            .files
+            .root
+            .join("outgoing")
+            .join(uuid::Uuid::now_v7().to_string());
+        let path = dir.join(name);
+        Ok((dir, path))
+    }
+
     /// Starts sending the file at `path` (absolute) to contact `to`: checks it, then seals,
     /// caches and uploads it in the background and queues the file message. Returns the
     /// transfer to follow with [`NodeHandle::transfer`].

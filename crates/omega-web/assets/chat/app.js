@@ -315,6 +315,7 @@ function renderChatHeader() {
   if (!state.current) return;
   const group = groupOf(state.current);
   $('show-safety').hidden = Boolean(group);
+  $('attach').hidden = Boolean(group);
   if (group) {
     $('peer-name').textContent = group.name;
     $('peer-id').textContent = `${group.members.length} members`;
@@ -355,10 +356,14 @@ function messageItem(message) {
     const quoted = (state.messages.get(peerOf(message)) ?? []).find((m) => m.message_id === message.reply_to);
     parts.push(el('p', { class: 'quote', text: quoted ? (quoted.deleted ? 'deleted message' : quoted.text) : 'earlier message' }));
   }
-  parts.push(text);
+  // A file's card says all its text says.
+  if (!(message.kind === 'file' && message.file && !message.deleted)) parts.push(text);
   if (message.kind === 'location' && message.location && !message.deleted) {
     const { latitude, longitude } = message.location;
     parts.push(el('p', { class: 'detail mono', text: `${Number(latitude).toFixed(5)}, ${Number(longitude).toFixed(5)}` }));
+  }
+  if (message.kind === 'file' && message.file && !message.deleted) {
+    parts.push(fileCard(message));
   }
   if (message.kind === 'contact' && message.contact && !message.deleted) {
     parts.push(el('p', { class: 'detail mono', text: String(message.contact.user_id ?? '') }));
@@ -380,6 +385,84 @@ function messageItem(message) {
     },
     el('div', { class: 'bubble' }, ...parts),
   );
+}
+
+function humanSize(bytes) {
+  const units = ['B', 'KB', 'MB', 'GB'];
+  let size = Number(bytes) || 0;
+  let unit = 0;
+  while (size >= 1024 && unit < units.length - 1) {
+    size /= 1024;
+    unit += 1;
+  }
+  return `${unit ? size.toFixed(1) : size} ${units[unit]}`;
+}
+
+/** A file message: its name and size, and for a received one, fetching and saving it. */
+function fileCard(message) {
+  const file = message.file;
+  const card = el(
+    'div',
+    { class: 'file-card', 'data-file-state': file.state ?? '' },
+    el('span', { class: 'file-icon', 'aria-hidden': 'true', text: '📎' }),
+    el('span', { class: 'file-name', text: String(file.name ?? 'file') }),
+    el('span', { class: 'file-size muted', text: humanSize(file.size) }),
+  );
+  if (message.direction !== 'in') return card;
+  if (file.state === 'done') {
+    card.append(
+      el('a', {
+        class: 'file-save',
+        href: `/v1/files/${path(message.message_id)}/content`,
+        download: String(file.name ?? 'file'),
+        text: 'Save',
+      }),
+    );
+  } else if (file.state === 'fetching') {
+    card.append(el('span', { class: 'file-status muted', text: 'Fetching…' }));
+  } else {
+    if (file.state === 'failed' && file.error) {
+      card.append(el('span', { class: 'file-status error', text: String(file.error) }));
+    }
+    const fetchButton = el('button', { type: 'button', class: 'secondary file-fetch', text: 'Fetch' });
+    fetchButton.addEventListener('click', () => fetchFile(message));
+    card.append(fetchButton);
+  }
+  return card;
+}
+
+/** Asks the node to fetch (and verify) a received file, then shows it ready to save. */
+async function fetchFile(message) {
+  try {
+    await api('POST', `/v1/files/${path(message.message_id)}/fetch`, {});
+    for (let tries = 0; tries < 1200; tries += 1) {
+      const now = await api('GET', `/v1/messages/${path(message.message_id)}`);
+      replaceMessage(now);
+      if (now.file?.state === 'done' || now.file?.state === 'failed') return;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  } catch (error) {
+    showError($('send-error'), error);
+  }
+}
+
+/** Sends the file the person picked to the open conversation (contacts only). */
+async function sendFile() {
+  const input = $('file-input');
+  const file = input.files?.[0];
+  input.value = '';
+  if (!file || !state.current || groupOf(state.current)) return;
+  const notice = $('send-error');
+  notice.textContent = `Sending ${file.name}…`;
+  notice.hidden = false;
+  notice.classList.remove('error');
+  try {
+    await api('POST', `/v1/files/upload?to=${path(state.current)}&name=${path(file.name)}`, file);
+    notice.textContent = `${file.name} is on its way.`;
+  } catch (error) {
+    notice.classList.add('error');
+    showError(notice, error);
+  }
 }
 
 /** Replaces a message after an edit, a reaction or a delete (an `updated` event). */
@@ -938,6 +1021,8 @@ function wire() {
   $('logout').addEventListener('click', logout);
   $('back').addEventListener('click', closeConversation);
   $('composer').addEventListener('submit', send);
+  $('attach').addEventListener('click', () => $('file-input').click());
+  $('file-input').addEventListener('change', sendFile);
   $('search-text').addEventListener('input', searchSoon);
   $('search-form').addEventListener('submit', (event) => {
     event.preventDefault();
