@@ -135,6 +135,10 @@ pub fn router(
             get(groups::messages).post(groups::send),
         )
         .route("/v1/groups/{group}/sessions", get(groups::sessions))
+        .route(
+            "/v1/groups/{group}/timer",
+            axum::routing::put(groups::set_timer),
+        )
         .route("/v1/conversations", get(conversations))
         .route("/v1/conversations/{name}/read", post(mark_read))
         .route("/v1/events", get(events))

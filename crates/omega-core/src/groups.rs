@@ -621,8 +621,11 @@ impl Engine {
         let Some(content) = payload.content else {
             return Stats::bump(&stats.refused_malformed);
         };
-        let item = match kinds::arrived(&content, &sender) {
-            Ok(kinds::Arrived::Item { item, .. }) => item,
+        let (item, expires_in_ms) = match kinds::arrived(&content, &sender) {
+            Ok(kinds::Arrived::Item {
+                item,
+                expires_in_ms,
+            }) => (item, expires_in_ms),
             Ok(kinds::Arrived::Change(change)) => {
                 return self
                     .on_group_change(group_id, &sender, &payload.message_id, &change)
@@ -635,6 +638,10 @@ impl Engine {
         };
         let mut meta = item.meta;
         meta.author = Some(sender.as_bytes().to_vec());
+        if expires_in_ms > 0 {
+            let lifetime = i64::try_from(expires_in_ms).unwrap_or(i64::MAX);
+            meta.expires_at_ms = Some((now_ms() as i64).saturating_add(lifetime));
+        }
         // My own message sent from another of my devices is outgoing here too.
         let mine = sender == self.me;
         let row = NewMessage {
@@ -821,10 +828,14 @@ impl Engine {
         id: [u8; 32],
         draft: Draft,
     ) -> Result<MessageView, NodeError> {
-        let (content, item) = kinds::draft(&draft, None, 0)?;
+        let timer = self.store.group_timer(&id).await?;
+        let (content, item) = kinds::draft(&draft, None, u64::try_from(timer).unwrap_or(0))?;
         let message_id = uuid::Uuid::now_v7();
         let mut meta = item.meta;
         meta.author = Some(self.me.as_bytes().to_vec());
+        if content.expires_in_ms > 0 {
+            meta.expires_at_ms = Some((now_ms() as i64).saturating_add(timer));
+        }
         let mine = NewMessage {
             message_id: message_id.to_string(),
             peer_user: id.to_vec(),

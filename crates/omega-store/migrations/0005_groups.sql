@@ -6,7 +6,9 @@ ALTER TABLE messages ADD COLUMN author BLOB;
 CREATE TABLE groups (
     group_id   BLOB    PRIMARY KEY,
     genesis    BLOB    NOT NULL,
-    joined_ms  INTEGER NOT NULL
+    joined_ms  INTEGER NOT NULL,
+    -- The group's disappearing-message timer (0: off), set by the last timer line.
+    disappearing_ms INTEGER NOT NULL DEFAULT 0
 );
 
 -- The signed operations of each group's membership log (accepted or pending), by hash.

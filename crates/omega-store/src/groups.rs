@@ -58,6 +58,27 @@ pub enum GroupLocal<'a> {
     },
 }
 
+/// A timer line of a group sets the group's disappearing-message timer (its `extra` holds it).
+async fn set_timer_from(tx: &mut Tx<'_>, message: &NewMessage) -> Result<(), StoreError> {
+    if message.meta.kind != crate::MessageKind::Timer {
+        return Ok(());
+    }
+    let ms = message
+        .meta
+        .extra
+        .as_deref()
+        .and_then(|extra| serde_json::from_str::<serde_json::Value>(extra).ok())
+        .and_then(|extra| extra["expires_in_ms"].as_i64())
+        .unwrap_or(0)
+        .max(0);
+    sqlx::query("UPDATE groups SET disappearing_ms = ? WHERE group_id = ?")
+        .bind(ms)
+        .bind(message.peer_user.clone())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// Applies a change by `author` (a user key) in a group's conversation: anyone reacts to a
 /// message not deleted; only a message's author edits (text) or deletes it. Timers are not
 /// group-wide yet and change nothing. Returns the id of the message changed.
@@ -140,6 +161,16 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// A group's disappearing-message timer (0: off).
+    pub async fn group_timer(&self, group_id: &[u8]) -> Result<i64, StoreError> {
+        let ms: Option<i64> =
+            sqlx::query_scalar("SELECT disappearing_ms FROM groups WHERE group_id = ?")
+                .bind(group_id.to_vec())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(ms.unwrap_or(0))
     }
 
     /// Every group with its operations.
@@ -369,6 +400,7 @@ impl Store {
         let changed = match local {
             GroupLocal::Item(message) => {
                 insert_message(&mut tx, message, now_ms).await?;
+                set_timer_from(&mut tx, message).await?;
                 None
             }
             GroupLocal::Change {
@@ -446,6 +478,7 @@ impl Store {
             return Ok(false);
         }
         insert_message(&mut tx, message, now_ms).await?;
+        set_timer_from(&mut tx, message).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -338,6 +338,8 @@ pub enum GroupCommand {
     },
     /// The Megolm sessions this device holds for a group.
     Sessions { group: String },
+    /// Set the group's disappearing-message timer for every member (1s to 28d), or `off`.
+    Timer { group: String, duration: String },
 }
 
 #[derive(Debug, Subcommand)]

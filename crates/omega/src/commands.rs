@@ -645,7 +645,7 @@ fn parse_location(text: &str) -> Result<(f64, f64)> {
 }
 
 /// `30s`, `5m`, `1h`, `7d` or `off`, in seconds (0: off).
-fn parse_duration(text: &str) -> Result<u64> {
+pub(crate) fn parse_duration(text: &str) -> Result<u64> {
     let text = text.trim().to_ascii_lowercase();
     if text == "off" || text == "0" {
         return Ok(0);

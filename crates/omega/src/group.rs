@@ -84,6 +84,14 @@ pub fn run(data_dir: &DataDir, command: GroupCommand, json: bool) -> Result<()> 
             ))?;
             print_messages(&messages, json)
         }
+        GroupCommand::Timer { group, duration } => {
+            let seconds = crate::commands::parse_duration(&duration)?;
+            let message: MessageView = client.put(
+                &format!("/v1/groups/{}/timer", segment(&group)),
+                &json!({ "seconds": seconds }),
+            )?;
+            print_message(&message, json)
+        }
         GroupCommand::Sessions { group } => {
             let sessions: Value =
                 client.get(&format!("/v1/groups/{}/sessions", segment(&group)))?;

@@ -387,3 +387,40 @@ fn reactions_edits_and_deletes_travel_in_a_group_and_only_authors_edit() {
         group_message(&bob, &id).is_some_and(|m| m["deleted"] == true && m["text"] == "")
     });
 }
+
+#[test]
+fn a_group_timer_erases_its_messages_on_every_member() {
+    let root = tempfile::tempdir().unwrap();
+    let alice = init(root.path(), "alice");
+    let bob = init(root.path(), "bob");
+    let alice_node = start_node_alone(&alice);
+    let bob_node = start_node_alone(&bob);
+    add_contact(&alice, bob_node.started["card"].as_str().unwrap(), "bob");
+    add_contact(&bob, alice_node.started["card"].as_str().unwrap(), "alice");
+    group(&alice, &["create", "club", "--members", "bob"]).expect("create");
+    wait_for("bob learns the group", || group(&bob, &["show", "club"]).is_ok());
+    let error = group(&alice, &["timer", "club", "forever"]).expect_err("refused");
+    assert!(!error.is_empty());
+
+    let line = group(&alice, &["timer", "club", "2s"]).expect("timer");
+    assert_eq!(line["kind"], "timer");
+    wait_for("bob sees the timer line", || {
+        group(&bob, &["messages", "club"])
+            .expect("messages")
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|message| message["kind"] == "timer" && message["timer_ms"] == 2000)
+    });
+    // Bob's message after the timer disappears too: the timer is the group's, not Alice's.
+    let sent = group(&bob, &["send", "club", "isto some"]).expect("send");
+    let id = sent["message_id"].as_str().unwrap().to_owned();
+    assert!(sent["expires_at"].is_i64(), "{sent}");
+    wait_for("alice has it", || group_message(&alice, &id).is_some());
+    wait_for("it is erased on both sides", || {
+        group_message(&alice, &id).is_none() && group_message(&bob, &id).is_none()
+    });
+    group(&alice, &["timer", "club", "off"]).expect("off");
+    let kept = group(&alice, &["send", "club", "isto fica"]).expect("send");
+    assert!(kept["expires_at"].is_null(), "{kept}");
+}

@@ -127,6 +127,26 @@ pub(super) async fn messages(
     Ok(Json(state.node.group_messages(&group, limit).await?).into_response())
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TimerBody {
+    /// 0 turns disappearing messages off.
+    seconds: u64,
+}
+
+/// `PUT /v1/groups/{group}/timer`: the group's disappearing-message timer, for every member.
+pub(super) async fn set_timer(
+    State(state): State<AppState>,
+    Path(group): Path<String>,
+    JsonBody(body): JsonBody<TimerBody>,
+) -> ApiResult {
+    let draft = crate::kinds::Draft::Timer {
+        expires_in_ms: body.seconds.saturating_mul(1000),
+    };
+    let message = state.node.group_send(&group, draft).await?;
+    Ok((StatusCode::ACCEPTED, Json(message)).into_response())
+}
+
 /// `GET /v1/groups/{group}/sessions`: my outbound Megolm session and those shared with me.
 pub(super) async fn sessions(
     State(state): State<AppState>,
