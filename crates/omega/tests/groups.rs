@@ -398,7 +398,9 @@ fn a_group_timer_erases_its_messages_on_every_member() {
     add_contact(&alice, bob_node.started["card"].as_str().unwrap(), "bob");
     add_contact(&bob, alice_node.started["card"].as_str().unwrap(), "alice");
     group(&alice, &["create", "club", "--members", "bob"]).expect("create");
-    wait_for("bob learns the group", || group(&bob, &["show", "club"]).is_ok());
+    wait_for("bob learns the group", || {
+        group(&bob, &["show", "club"]).is_ok()
+    });
     let error = group(&alice, &["timer", "club", "forever"]).expect_err("refused");
     assert!(!error.is_empty());
 
