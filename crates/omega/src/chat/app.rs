@@ -22,8 +22,13 @@ pub enum Connection {
 /// Something the run loop must do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
-    /// `POST /v1/messages`; answered by [`Update::Sent`] or [`Update::SendFailed`].
-    Send { to: String, text: String },
+    /// `POST /v1/messages` (a group: `POST /v1/groups/{to}/messages`); answered by
+    /// [`Update::Sent`] or [`Update::SendFailed`].
+    Send {
+        to: String,
+        text: String,
+        group: bool,
+    },
     /// `POST /v1/conversations/{with}/read` (the messages are already shown read).
     MarkRead { with: String },
     /// Fetch contacts and every conversation again; answered by [`Update::Contacts`] and one
@@ -40,6 +45,8 @@ pub enum Update {
     Me { name: String },
     /// Every contact.
     Contacts(Vec<ContactView>),
+    /// Every group I am a member of: (group id, name).
+    Groups(Vec<(String, String)>),
     /// The latest messages with one contact, oldest first (replaces what was shown).
     History {
         user_id: String,
@@ -60,10 +67,13 @@ pub enum Update {
 /// One conversation: a contact and the messages exchanged with them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Conversation {
+    /// The contact's user id, or the group's id.
     pub user_id: String,
     pub alias: Option<String>,
     pub name: String,
     pub verified: bool,
+    /// A group conversation (messages show their authors; no read receipts).
+    pub group: bool,
     /// Oldest first.
     pub messages: Vec<MessageView>,
 }
@@ -75,6 +85,7 @@ impl Conversation {
             alias: None,
             name: String::new(),
             verified: false,
+            group: false,
             messages: Vec::new(),
         }
     }
@@ -125,9 +136,11 @@ fn advance(message: &mut MessageView, status: &str) {
     }
 }
 
-/// The user id of the other party of a message.
+/// The conversation of a message: the group's id, else the other party's user id.
 fn peer_of(message: &MessageView) -> &str {
-    if message.direction == "in" {
+    if let Some(group) = &message.group {
+        group
+    } else if message.direction == "in" {
         &message.from
     } else {
         &message.to
@@ -289,15 +302,26 @@ impl App {
                 Vec::new()
             }
             Update::Contacts(contacts) => self.set_contacts(contacts),
+            Update::Groups(groups) => {
+                for (group_id, name) in groups {
+                    let index = self.conversation_for(&group_id);
+                    self.conversations[index].name = name;
+                    self.conversations[index].group = true;
+                }
+                self.sort();
+                if self.selected_index().is_none() && !self.conversations.is_empty() {
+                    return self.select(0);
+                }
+                Vec::new()
+            }
             Update::History { user_id, messages } => {
                 let index = self.conversation_for(&user_id);
                 self.conversations[index].messages = messages;
                 self.sort();
                 self.open_selected()
             }
-            // Groups are not in the terminal client yet (`omega group` has them).
-            Update::Node(NodeEvent::Message { message }) if message.group.is_some() => Vec::new(),
-            Update::Node(NodeEvent::Group { .. }) => Vec::new(),
+            // A group was created, joined or changed: its name and membership come with a reload.
+            Update::Node(NodeEvent::Group { .. }) => vec![Action::Reload],
             Update::Node(NodeEvent::Message { message }) | Update::Sent(message) => {
                 self.add_message(message)
             }
@@ -373,12 +397,16 @@ impl App {
             self.notice = Some("no conversation to send to (add a contact first)".to_owned());
             return Vec::new();
         };
+        let group = self
+            .selected_index()
+            .is_some_and(|index| self.conversations[index].group);
         self.notice = None;
         self.scroll = 0;
         self.cursor = 0;
         vec![Action::Send {
             to,
             text: std::mem::take(&mut self.composer),
+            group,
         }]
     }
 
@@ -419,6 +447,10 @@ impl App {
                 advance(message, "read");
             }
         }
+        // Groups have no read receipts: reading one is local.
+        if conversation.group {
+            return Vec::new();
+        }
         vec![Action::MarkRead {
             with: conversation.user_id.clone(),
         }]
@@ -449,9 +481,11 @@ impl App {
         let user_id = peer_of(&message).to_owned();
         let known = self.conversations.iter().any(|c| c.user_id == user_id);
         let index = self.conversation_for(&user_id);
-        if !known {
+        let group = message.group.is_some();
+        if !known && !group {
             self.conversations[index].name = message.peer.clone().unwrap_or_default();
         }
+        self.conversations[index].group |= group;
         self.conversations[index].upsert(message);
         self.sort();
         let mut actions = Vec::new();
@@ -554,6 +588,51 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_group_is_a_conversation_whose_messages_land_in_it_and_whose_reading_stays_local() {
+        let mut app = two_contacts();
+        let _ = app.apply(Update::Groups(vec![("G-1".into(), "Churrasco".into())]));
+        let mut incoming = message("m1", "U-BOB", "in", "eu levo a picanha");
+        incoming.group = Some("G-1".into());
+        incoming.to = "G-1".into();
+        incoming.peer = Some("bob".into());
+        let _ = app.apply(Update::Node(NodeEvent::Message { message: incoming }));
+        let group = app
+            .conversations()
+            .iter()
+            .find(|c| c.user_id == "G-1")
+            .expect("the group's conversation");
+        assert!(group.group);
+        assert_eq!(group.title(), "Churrasco");
+        assert_eq!(group.messages.len(), 1);
+        assert!(
+            app.conversations()
+                .iter()
+                .find(|c| c.user_id == "U-BOB")
+                .expect("bob")
+                .messages
+                .is_empty(),
+            "a group message is not a 1:1 message"
+        );
+        // Open the group (it is the most recent): no read receipt is asked for.
+        let index = app
+            .conversations()
+            .iter()
+            .position(|c| c.user_id == "G-1")
+            .unwrap();
+        let actions = app.select(index);
+        assert!(!actions.iter().any(|a| matches!(a, Action::MarkRead { .. })));
+        type_text(&mut app, "e eu o carvão");
+        assert_eq!(
+            app.handle_key(key(KeyCode::Enter)),
+            [Action::Send {
+                to: "G-1".into(),
+                text: "e eu o carvão".into(),
+                group: true,
+            }]
+        );
+    }
+
+    #[test]
     fn enter_sends_the_composer_to_the_open_conversation_and_clears_it() {
         let mut app = two_contacts();
         assert_eq!(app.selected().unwrap().user_id, "U-BOB");
@@ -564,7 +643,8 @@ pub(crate) mod tests {
             actions,
             [Action::Send {
                 to: "U-BOB".into(),
-                text: "hi bob".into()
+                text: "hi bob".into(),
+                group: false,
             }]
         );
         assert_eq!(app.composer(), "");

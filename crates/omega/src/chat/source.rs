@@ -56,10 +56,20 @@ impl NodeSource {
             Action::Reload => self
                 .conversations()
                 .unwrap_or_else(|error| vec![Update::Error(describe(&error))]),
-            Action::Send { to, text } => {
+            Action::Send { to, text, group } => {
                 // A send is not retried after a broken connection: it may have been queued.
                 match self.call(false, |client| {
-                    client.post::<_, MessageView>("/v1/messages", &json!({"to": to, "text": text}))
+                    if *group {
+                        client.post::<_, MessageView>(
+                            &format!("/v1/groups/{}/messages", segment(to)),
+                            &json!({"text": text}),
+                        )
+                    } else {
+                        client.post::<_, MessageView>(
+                            "/v1/messages",
+                            &json!({"to": to, "text": text}),
+                        )
+                    }
                 }) {
                     Ok(message) => vec![Update::Sent(message)],
                     Err(error) => vec![Update::SendFailed {
@@ -87,6 +97,34 @@ impl NodeSource {
             let path = format!("/v1/messages?with={}&limit={HISTORY}", segment(&user_id));
             let messages = self.call(true, |client| client.get(&path))?;
             updates.push(Update::History { user_id, messages });
+        }
+        let me = self
+            .call(true, |client| client.get::<PublicInfo>("/v1/id"))?
+            .user_id;
+        let groups: Vec<Value> = self.call(true, |client| client.get("/v1/groups"))?;
+        let mine: Vec<(String, String)> = groups
+            .iter()
+            .filter(|group| {
+                group["members"]
+                    .as_array()
+                    .is_some_and(|members| members.iter().any(|m| m["user_id"] == me.as_str()))
+            })
+            .filter_map(|group| {
+                Some((
+                    group["group_id"].as_str()?.to_owned(),
+                    group["name"].as_str()?.to_owned(),
+                ))
+            })
+            .collect();
+        let ids: Vec<String> = mine.iter().map(|(id, _)| id.clone()).collect();
+        updates.push(Update::Groups(mine));
+        for group_id in ids {
+            let path = format!("/v1/groups/{}/messages?limit={HISTORY}", segment(&group_id));
+            let messages = self.call(true, |client| client.get(&path))?;
+            updates.push(Update::History {
+                user_id: group_id,
+                messages,
+            });
         }
         Ok(updates)
     }

@@ -201,6 +201,16 @@ fn message_lines(messages: &[MessageView], peer: &str, columns: usize) -> Vec<Li
         let outgoing = message.direction == "out";
         let (sender, sender_style) = if outgoing {
             (me.to_owned(), Style::new().fg(Color::Green))
+        } else if message.group.is_some() {
+            // In a group, each incoming message names its author.
+            let author = message
+                .peer
+                .clone()
+                .unwrap_or_else(|| message.from.chars().take(8).collect());
+            (
+                truncate(&author, sender_width),
+                Style::new().fg(Color::Cyan),
+            )
         } else {
             (truncate(peer, sender_width), Style::new().fg(Color::Cyan))
         };
