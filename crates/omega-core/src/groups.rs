@@ -256,11 +256,26 @@ impl Engine {
         let view = group_view(log);
         let member_now = log.state().is_member(&self.me);
         let topic = log.group_id().topic();
+        // A new member gets the whole log and every card; everyone else (members before and
+        // after, a removed one included, my other devices) only the op and the new cards.
+        let added: Vec<UserKey> = log
+            .state()
+            .members()
+            .keys()
+            .filter(|user| !before.contains(user))
+            .copied()
+            .collect();
         let mut recipients: BTreeSet<UserKey> = log.state().members().keys().copied().collect();
         recipients.extend(before);
         recipients.insert(self.me);
-        let recipients: Vec<UserKey> = recipients.into_iter().collect();
-        self.send_group_state(&id, &recipients).await?;
+        let others: Vec<UserKey> = recipients
+            .into_iter()
+            .filter(|user| !added.contains(user))
+            .collect();
+        if !added.is_empty() {
+            self.send_group_state(&id, &added).await?;
+        }
+        self.send_group_delta(&id, &others, &op, &added).await?;
         if member_now {
             self.dial_members(&id).await;
         } else {
@@ -343,12 +358,45 @@ impl Engine {
             .iter()
             .filter_map(|user| self.card_of(user))
             .collect();
-        let mut messages = Vec::new();
-        let mut current = v1::GroupState {
-            genesis: genesis.clone(),
+        let first = v1::GroupState {
+            genesis,
             ops,
             members: Vec::new(),
+            group_id: Vec::new(),
         };
+        self.queue_group_states(id, first, cards, to).await
+    }
+
+    /// Sends one membership op and the cards of the members it added to every device of `to`,
+    /// who know the group already.
+    async fn send_group_delta(
+        &mut self,
+        id: &[u8; 32],
+        to: &[UserKey],
+        op: &SignedOp,
+        added: &[UserKey],
+    ) -> Result<(), NodeError> {
+        let cards = added.iter().filter_map(|user| self.card_of(user)).collect();
+        let first = v1::GroupState {
+            genesis: Vec::new(),
+            ops: vec![op.to_bytes()],
+            members: Vec::new(),
+            group_id: id.to_vec(),
+        };
+        self.queue_group_states(id, first, cards, to).await
+    }
+
+    /// Queues `first` with as many `cards` as fit an envelope, then the rest of the cards in
+    /// further states naming the group by id, to every device of `to`.
+    async fn queue_group_states(
+        &mut self,
+        id: &[u8; 32],
+        first: v1::GroupState,
+        cards: Vec<v1::ContactCard>,
+        to: &[UserKey],
+    ) -> Result<(), NodeError> {
+        let mut messages = Vec::new();
+        let mut current = first;
         for card in cards {
             if current.encoded_len() + card.encoded_len() > STATE_BUDGET
                 && !current.members.is_empty()
@@ -356,9 +404,10 @@ impl Engine {
                 messages.push(std::mem::replace(
                     &mut current,
                     v1::GroupState {
-                        genesis: genesis.clone(),
+                        genesis: Vec::new(),
                         ops: Vec::new(),
                         members: Vec::new(),
+                        group_id: id.to_vec(),
                     },
                 ));
             }
@@ -429,8 +478,18 @@ impl Engine {
         sender: &UserKey,
         state: v1::GroupState,
     ) -> Result<(), String> {
-        let genesis = decode_genesis(&state.genesis).map_err(|error| error.to_string())?;
-        let id = id_bytes(&genesis.group_id());
+        // A full state names its group by its genesis; a change to a known group by its id.
+        let (id, genesis) = if state.genesis.is_empty() {
+            let id = <[u8; 32]>::try_from(state.group_id.as_slice())
+                .map_err(|_| "a group state with neither genesis nor group id".to_owned())?;
+            if !self.groups.contains_key(&id) {
+                return Err("a change to a group we do not know".into());
+            }
+            (id, None)
+        } else {
+            let genesis = decode_genesis(&state.genesis).map_err(|error| error.to_string())?;
+            (id_bytes(&genesis.group_id()), Some(genesis))
+        };
         let mut ops = Vec::with_capacity(state.ops.len());
         for bytes in &state.ops {
             ops.push(decode_op(bytes).map_err(|error| error.to_string())?);
@@ -440,9 +499,10 @@ impl Engine {
             .groups
             .get(&id)
             .is_some_and(|log| log.state().is_member(&self.me));
-        let mut log = match self.groups.get(&id) {
-            Some(log) => log.clone(),
-            None => GroupLog::new(genesis).map_err(|error| error.to_string())?,
+        let mut log = match (self.groups.get(&id), genesis) {
+            (Some(log), _) => log.clone(),
+            (None, Some(genesis)) => GroupLog::new(genesis).map_err(|error| error.to_string())?,
+            (None, None) => return Err("a change to a group we do not know".into()),
         };
         let results = log.apply_all(ops.iter().cloned());
         // Only a member (now or before these ops) may tell us about a group.
@@ -464,7 +524,7 @@ impl Engine {
             .map(|(op, _)| (op.hash().as_bytes().to_vec(), op.to_bytes()))
             .collect();
         self.store
-            .save_group(&id, &state.genesis, &stored, now_ms() as i64)
+            .save_group(&id, &log.genesis().to_bytes(), &stored, now_ms() as i64)
             .await
             .map_err(|error| error.to_string())?;
         let is_member = log.state().is_member(&self.me);

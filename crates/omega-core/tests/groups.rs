@@ -450,3 +450,57 @@ async fn messages_lost_on_a_dead_connection_are_asked_again_and_arrive_once() {
     a_node.shutdown(&alice.data_dir).await;
     b_node.shutdown(&bob.data_dir).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_added_later_gets_the_group_and_the_others_learn_to_reach_them() {
+    let identities = [
+        Identity::create("ana").await,
+        Identity::create("beto").await,
+        Identity::create("caio").await,
+    ];
+    let mut nodes = Vec::new();
+    for identity in &identities {
+        nodes.push(identity.start().await);
+    }
+    let [a, b, c] = [nodes[0].handle(), nodes[1].handle(), nodes[2].handle()];
+    // Ana knows both; Beto and Caio know only Ana.
+    common::introduce(&a, "ana", &b, "beto").await;
+    common::introduce(&a, "ana", &c, "caio").await;
+    let group = a
+        .group_create("trio", &["beto".to_owned()])
+        .await
+        .expect("create")
+        .group_id;
+    let view = a
+        .group_change_named(&group, "add", Some("caio"), None, None)
+        .await
+        .expect("add caio");
+    assert_eq!(view.members.len(), 3);
+    for (handle, who) in [(&b, "beto"), (&c, "caio")] {
+        let handle = handle.clone();
+        let group = group.clone();
+        eventually(&format!("{who} sees three members"), move || {
+            let handle = handle.clone();
+            let group = group.clone();
+            async move {
+                members_of(&handle, &group)
+                    .await
+                    .is_some_and(|m| m.len() == 3)
+            }
+        })
+        .await;
+    }
+    // Beto never met Caio: the change carried Caio's card, so Beto's message reaches him.
+    b.group_send(&group, text("oi caio")).await.expect("send");
+    let c2 = c.clone();
+    let group2 = group.clone();
+    eventually("caio reads beto", move || {
+        let c = c2.clone();
+        let group = group2.clone();
+        async move { texts(&c, &group).await.contains_key("oi caio") }
+    })
+    .await;
+    for (node, identity) in nodes.into_iter().zip(&identities) {
+        node.shutdown(&identity.data_dir).await;
+    }
+}
