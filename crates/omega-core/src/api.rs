@@ -393,21 +393,8 @@ async fn messages(
     State(state): State<AppState>,
     query: Result<Query<MessagesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
-    let Query(query) = query.map_err(|rejection| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            rejection.body_text(),
-        )
-    })?;
-    let limit = query.limit.unwrap_or(1000);
-    if !(1..=100_000).contains(&limit) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            "limit must be between 1 and 100000",
-        ));
-    }
+    let query = parsed(query)?;
+    let limit = limit_in(query.limit, 1000, 100_000)?;
     Ok(Json(state.node.messages(query.with.as_deref(), limit).await?).into_response())
 }
 
@@ -424,21 +411,8 @@ async fn search(
     State(state): State<AppState>,
     query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
-    let Query(query) = query.map_err(|rejection| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            rejection.body_text(),
-        )
-    })?;
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            "limit must be between 1 and 1000",
-        ));
-    }
+    let query = parsed(query)?;
+    let limit = limit_in(query.limit, 50, 1000)?;
     if query.q.trim().is_empty() || query.q.len() > 1000 {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -489,6 +463,33 @@ struct StickerBody {
     name: String,
     #[serde(default)]
     alt: String,
+}
+
+/// A query string as its type, or 400 `invalid_query` saying what is wrong with it.
+fn parsed<T>(
+    query: Result<Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<T, ApiError> {
+    query.map(|Query(query)| query).map_err(|rejection| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            rejection.body_text(),
+        )
+    })
+}
+
+/// A `limit` parameter: `default` when absent, else between 1 and `max` (400 otherwise).
+fn limit_in(limit: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
+    let limit = limit.unwrap_or(default);
+    if (1..=max).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            format!("limit must be between 1 and {max}"),
+        ))
+    }
 }
 
 fn invalid_input(message: &str) -> ApiError {
@@ -652,13 +653,7 @@ async fn message(
     Path(id): Path<String>,
     query: Result<Query<MessageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
-    let Query(query) = query.map_err(|rejection| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            rejection.body_text(),
-        )
-    })?;
+    let query = parsed(query)?;
     let Some(wait) = query.wait else {
         return Ok(Json(state.node.message(&id).await?).into_response());
     };

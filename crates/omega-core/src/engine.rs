@@ -863,17 +863,7 @@ pub(crate) fn receipt_rows(
     devices: &VerifiedDeviceList,
     content: &[u8],
 ) -> Vec<NewOutbox> {
-    let message_id = uuid::Uuid::now_v7();
-    devices
-        .devices
-        .iter()
-        .map(|device| NewOutbox {
-            message_id: message_id.as_bytes().to_vec(),
-            peer_user: user.as_bytes().to_vec(),
-            peer_device: device.curve25519.to_vec(),
-            content: content.to_vec(),
-        })
-        .collect()
+    crate::devices::device_rows(user, &devices.devices, content)
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

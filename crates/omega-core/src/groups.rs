@@ -88,11 +88,6 @@ pub struct InboundSessionView {
     pub received_ms: i64,
 }
 
-/// A group as the API shows it: the log's view plus member names.
-pub(crate) fn group_view(log: &GroupLog) -> GroupView {
-    GroupView::of(log)
-}
-
 fn id_bytes(id: &GroupId) -> [u8; 32] {
     *id.genesis_hash().as_bytes()
 }
@@ -196,7 +191,7 @@ impl Engine {
             .save_group(&id, &log.genesis().to_bytes(), &[], now_ms() as i64)
             .await?;
         self.net.subscribe(&log.group_id().topic(), true).await;
-        let view = group_view(&log);
+        let view = GroupView::of(&log);
         self.groups.insert(id, log);
         let everyone: Vec<UserKey> = self.log(&id)?.state().members().keys().copied().collect();
         self.send_group_state(&id, &everyone).await?;
@@ -253,7 +248,7 @@ impl Engine {
                 now_ms() as i64,
             )
             .await?;
-        let view = group_view(log);
+        let view = GroupView::of(log);
         let member_now = log.state().is_member(&self.me);
         let topic = log.group_id().topic();
         // A new member gets the whole log and every card; everyone else (members before and
@@ -327,19 +322,9 @@ impl Engine {
 
     /// Outbox rows carrying `content` to every device of each of `users` (mine: my others).
     fn rows_to(&self, users: &[UserKey], content: &[u8]) -> Vec<NewOutbox> {
-        let message_id = uuid::Uuid::now_v7();
         users
             .iter()
-            .flat_map(|user| {
-                self.member_devices(user)
-                    .into_iter()
-                    .map(move |device| NewOutbox {
-                        message_id: message_id.as_bytes().to_vec(),
-                        peer_user: user.as_bytes().to_vec(),
-                        peer_device: device.curve25519.to_vec(),
-                        content: content.to_vec(),
-                    })
-            })
+            .flat_map(|user| crate::devices::device_rows(user, &self.member_devices(user), content))
             .collect()
     }
 
@@ -530,7 +515,7 @@ impl Engine {
         let is_member = log.state().is_member(&self.me);
         let topic = log.group_id().topic();
         let members: BTreeSet<UserKey> = log.state().members().keys().copied().collect();
-        let view = group_view(&log);
+        let view = GroupView::of(&log);
         self.groups.insert(id, log);
         for card in state.members {
             self.learn_member(&members, card).await;
@@ -1219,14 +1204,14 @@ impl Engine {
 
     /// Every group I know, and whether I am a member.
     pub(crate) fn group_views(&self) -> Vec<GroupView> {
-        let mut views: Vec<GroupView> = self.groups.values().map(group_view).collect();
+        let mut views: Vec<GroupView> = self.groups.values().map(GroupView::of).collect();
         views.sort_by(|a, b| a.name.cmp(&b.name).then(a.group_id.cmp(&b.group_id)));
         views
     }
 
     /// One group's view.
     pub(crate) fn group_view_of(&self, id: &[u8; 32]) -> Result<GroupView, NodeError> {
-        Ok(group_view(self.log(id)?))
+        Ok(GroupView::of(self.log(id)?))
     }
 
     /// The Megolm sessions this device holds for a group: its own outbound one and the ones

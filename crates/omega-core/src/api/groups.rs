@@ -7,9 +7,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
 
-use super::{
-    ApiError, ApiResult, AppState, JsonBody, LocationBody, StickerBody, draft_of, invalid_input,
-};
+use super::{ApiResult, AppState, JsonBody, LocationBody, StickerBody, draft_of, limit_in, parsed};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -113,17 +111,8 @@ pub(super) async fn messages(
     Path(group): Path<String>,
     query: Result<Query<MessagesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
-    let Query(query) = query.map_err(|rejection| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            rejection.body_text(),
-        )
-    })?;
-    let limit = query.limit.unwrap_or(1000);
-    if !(1..=100_000).contains(&limit) {
-        return Err(invalid_input("limit must be between 1 and 100000"));
-    }
+    let query = parsed(query)?;
+    let limit = limit_in(query.limit, 1000, 100_000)?;
     Ok(Json(state.node.group_messages(&group, limit).await?).into_response())
 }
 
